@@ -9,6 +9,58 @@ from __future__ import annotations
 
 import enum
 
+__all__ = [
+    "EV",
+    "EVENT_BASE_COUNT",
+    "EVENT_BASE_COUNT_ACTIVE",
+    "EVENT_BASE_COUNT_ADDED",
+    "EVENT_BASE_COUNT_VIRTUAL",
+    "EVENT_BASE_FLAG",
+    "EVENT_BASE_FLAG_EPOLL_DISALLOW_TIMERFD",
+    "EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST",
+    "EVENT_BASE_FLAG_IGNORE_ENV",
+    "EVENT_BASE_FLAG_NOLOCK",
+    "EVENT_BASE_FLAG_NO_CACHE_TIME",
+    "EVENT_BASE_FLAG_PRECISE_TIMER",
+    "EVENT_BASE_FLAG_STARTUP_IOCP",
+    "EVENT_BASE_FLAG_USE_SIGNALFD",
+    "EVENT_DBG_ALL",
+    "EVENT_DBG_NONE",
+    "EVENT_LOG",
+    "EVENT_LOG_DEBUG",
+    "EVENT_LOG_ERR",
+    "EVENT_LOG_MSG",
+    "EVENT_LOG_WARN",
+    "EVENT_MAX_PRIORITIES",
+    "EVLOOP",
+    "EVLOOP_NONBLOCK",
+    "EVLOOP_NO_EXIT_ON_EMPTY",
+    "EVLOOP_ONCE",
+    "EVTHREAD_CONDITION_API_VERSION",
+    "EVTHREAD_LOCKTYPE_READWRITE",
+    "EVTHREAD_LOCKTYPE_RECURSIVE",
+    "EVTHREAD_LOCK_API_VERSION",
+    "EVTHREAD_PTHREAD_PRIO_INHERIT",
+    "EVTHREAD_READ",
+    "EVTHREAD_TRY",
+    "EVTHREAD_WRITE",
+    "EV_CLOSED",
+    "EV_ET",
+    "EV_FEATURE",
+    "EV_FEATURE_EARLY_CLOSE",
+    "EV_FEATURE_ET",
+    "EV_FEATURE_FDS",
+    "EV_FEATURE_O1",
+    "EV_FINALIZE",
+    "EV_PERSIST",
+    "EV_READ",
+    "EV_SIGNAL",
+    "EV_TIMEOUT",
+    "EV_WRITE",
+    "LIBEVENT_VERSION",
+    "LIBEVENT_VERSION_NUMBER",
+]
+
 
 class EV(enum.IntFlag):
     """Event condition flags (``EV_*`` in event.h)."""
@@ -46,7 +98,7 @@ EVLOOP_NONBLOCK = EVLOOP.NONBLOCK
 EVLOOP_NO_EXIT_ON_EMPTY = EVLOOP.NO_EXIT_ON_EMPTY
 
 
-class EV_FEATURE(enum.IntFlag):  # noqa: N801 - libevent's name
+class EV_FEATURE(enum.IntFlag):
     """Backend capabilities (``EV_FEATURE_*``)."""
 
     ET = 0x01
@@ -61,7 +113,7 @@ EV_FEATURE_FDS = EV_FEATURE.FDS
 EV_FEATURE_EARLY_CLOSE = EV_FEATURE.EARLY_CLOSE
 
 
-class EVENT_BASE_FLAG(enum.IntFlag):  # noqa: N801 - libevent's name
+class EVENT_BASE_FLAG(enum.IntFlag):
     """Flags for ``EventConfig.set_flag`` (``EVENT_BASE_FLAG_*``)."""
 
     NOLOCK = 0x01
@@ -84,7 +136,7 @@ EVENT_BASE_FLAG_EPOLL_DISALLOW_TIMERFD = EVENT_BASE_FLAG.EPOLL_DISALLOW_TIMERFD
 EVENT_BASE_FLAG_USE_SIGNALFD = EVENT_BASE_FLAG.USE_SIGNALFD
 
 
-class EVENT_BASE_COUNT(enum.IntFlag):  # noqa: N801 - libevent's name
+class EVENT_BASE_COUNT(enum.IntFlag):
     """Which lists ``EventBase.get_num_events`` counts (``EVENT_BASE_COUNT_*``)."""
 
     ACTIVE = 1
@@ -100,7 +152,7 @@ EVENT_BASE_COUNT_ADDED = EVENT_BASE_COUNT.ADDED
 EVENT_MAX_PRIORITIES = 256
 
 
-class EVENT_LOG(enum.IntEnum):  # noqa: N801 - libevent's name
+class EVENT_LOG(enum.IntEnum):
     """Log severities passed to a ``set_log_callback`` callback."""
 
     DEBUG = 0

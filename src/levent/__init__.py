@@ -1,0 +1,77 @@
+"""levent: libevent, rebuilt in Python.
+
+Layers, bottom-up (each uses only those below it; see DESIGN.md §2):
+
+* ``constants``, ``errors``, ``log``, ``util`` — flags, exceptions, logging, evutil helpers
+* ``backends`` — epoll / kqueue / poll / select behind one interface
+* ``event``, ``base``, ``timers``, ``signals`` — the reactor
+* ``thread``, ``debug`` — libevent's threading and debug-mode calls
+
+Everything a libevent user reaches for is importable from here with the
+mapping of DESIGN.md §1: ``event_base_new()`` → ``EventBase()``,
+``event_new(...)`` → ``Event(...)``, ``EV_READ`` → ``levent.EV_READ``.
+"""
+
+from __future__ import annotations
+
+from . import log
+from .backends import supported_methods
+from .base import EventBase, EventConfig
+from .constants import *  # noqa: F403 - the libevent constant names
+from .constants import LIBEVENT_VERSION, LIBEVENT_VERSION_NUMBER
+from .constants import __all__ as _constant_names
+from .debug import enable_debug_mode
+from .errors import (
+    BackendError,
+    BaseMismatchError,
+    BufferFrozenError,
+    DebugModeError,
+    EvbufferError,
+    EventError,
+    EventStateError,
+    FatalError,
+    LoopReentryError,
+)
+from .event import SELF, Deferred, Event
+from .log import enable_debug_logging, set_fatal_callback, set_log_callback
+from .timers import CommonTimeout
+
+__version__ = "0.1.0"
+
+
+def get_version() -> str:
+    """The libevent version levent reproduces (``event_get_version``)."""
+    return LIBEVENT_VERSION
+
+
+def get_version_number() -> int:
+    """That version as major<<24 | minor<<16 | patch<<8 (``event_get_version_number``)."""
+    return LIBEVENT_VERSION_NUMBER
+
+
+__all__ = [
+    "SELF",
+    "BackendError",
+    "BaseMismatchError",
+    "BufferFrozenError",
+    "CommonTimeout",
+    "DebugModeError",
+    "Deferred",
+    "EvbufferError",
+    "Event",
+    "EventBase",
+    "EventConfig",
+    "EventError",
+    "EventStateError",
+    "FatalError",
+    "LoopReentryError",
+    "enable_debug_logging",
+    "enable_debug_mode",
+    "get_version",
+    "get_version_number",
+    "log",
+    "set_fatal_callback",
+    "set_log_callback",
+    "supported_methods",
+    *_constant_names,
+]
