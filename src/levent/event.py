@@ -71,7 +71,7 @@ SELF: Final = _SelfArg()
 
 def _fileno(fd: object) -> int:
     if isinstance(fd, int):
-        return fd
+        return int(fd)  # an IntEnum such as signal.SIGINT becomes a plain int
     fileno = getattr(fd, "fileno", None)
     if fileno is None:
         raise TypeError(f"fd must be an int or have fileno(), not {type(fd).__name__}")
