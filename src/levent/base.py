@@ -433,13 +433,15 @@ class EventBase:
     def _expire(self, ev: Event) -> None:
         """``timeout_process`` for one event whose timer entry was just popped.
 
-        The event leaves its fd or signal registration and becomes active with
-        ``EV_TIMEOUT``; an event that was already active keeps its other flags.
+        The event leaves every list — its fd or signal registration, and the
+        active queue if it was already there — and is activated with
+        ``EV_TIMEOUT`` alone: libevent 2.1 drops result flags given earlier by
+        ``active()`` (checked against the C library in the conformance tests).
         """
         ev._flags &= ~EVLIST_TIMEOUT
         if not ev._flags & EVLIST_INTERNAL:
             self._event_count -= 1
-        self._del(ev, False, keep_active=True)
+        self._del(ev, False)
         self._activate(ev, _TIMEOUT, 1)
 
     # -- counting and introspection --------------------------------------------
@@ -678,7 +680,7 @@ class EventBase:
         if not flags & EVLIST_INTERNAL:
             self._event_count -= 1
 
-    def _del(self, ev: Event, even_if_finalizing: bool, keep_active: bool = False) -> None:
+    def _del(self, ev: Event, even_if_finalizing: bool) -> None:
         """``event_del_nolock_``: remove ``ev`` from every list it is on."""
         flags = ev._flags
         if flags & EVLIST_FINALIZING and not even_if_finalizing:
@@ -687,7 +689,7 @@ class EventBase:
             ev._ncalls = 0
         if flags & EVLIST_TIMEOUT:
             self._unlink_timeout(ev)
-        if not keep_active and flags & (EVLIST_ACTIVE | EVLIST_ACTIVE_LATER):
+        if flags & (EVLIST_ACTIVE | EVLIST_ACTIVE_LATER):
             self._unlink_active(ev)
         if flags & EVLIST_INSERTED:
             ev._flags &= ~EVLIST_INSERTED
@@ -902,7 +904,6 @@ class EventBase:
         if what & _TIMEOUT:
             for ev in list(info.events):
                 if ev._flags & EVLIST_TIMEOUT:
-                    self._del(ev, False, keep_active=True)
                     self._activate(ev, _TIMEOUT, 1)
 
     def active_by_signal(self, signum: int) -> None:
@@ -1220,7 +1221,7 @@ class EventBase:
         assert callback is not None
         if closure == CLOSURE_PERSIST:
             interval = ev._interval
-            if interval is not None:
+            if interval:  # a zero interval is "no timeout" to libevent's closure
                 self._reschedule_persistent(ev, interval)
             callback(ev._fd, ev._res, ev._arg)
         elif closure == CLOSURE_SIGNAL:
