@@ -24,6 +24,8 @@ EV_READ = 0x02
 EV_WRITE = 0x04
 EV_SIGNAL = 0x08
 EV_PERSIST = 0x10
+EVLOOP_ONCE = 0x01
+EVLOOP_NONBLOCK = 0x02
 
 Trace = list[Any]
 
@@ -498,9 +500,6 @@ def scenario_level_triggered_twice(d: Driver, pair: tuple[socket.socket, socket.
     return first, second
 
 
-EVLOOP_ONCE = 0x01
-EVLOOP_NONBLOCK = 0x02
-
 SCENARIOS: dict[str, Callable[[Driver], Any]] = {
     "activation_order": scenario_activation_order,
     "loopbreak": scenario_loopbreak,
@@ -556,7 +555,7 @@ def test_given_fd_scenario_levent_matches_libevent(name: str) -> None:
             s.setblocking(False)
         try:
             driver = driver_class()
-            results.append(_run(driver, lambda d: FD_SCENARIOS[name](d, pair)))
+            results.append(_run(driver, lambda d, pair=pair: FD_SCENARIOS[name](d, pair)))
         finally:
             for s in pair:
                 s.close()
