@@ -35,8 +35,9 @@ from .constants import (
     EVENT_MAX_PRIORITIES,
     EVLOOP,
 )
-from .errors import BackendError, BaseMismatchError, EventStateError, LoopReentryError
+from .errors import BackendError, EventStateError, LoopReentryError
 from .event import (
+    CLOSURE_EVENT,
     CLOSURE_PERSIST,
     CLOSURE_SIGNAL,
     EVLIST_ACTIVE,
@@ -593,16 +594,14 @@ class EventBase:
 
     def _add(self, ev: Event, timeout: float | None, absolute: bool) -> None:
         """``event_add_nolock_``: make ``ev`` pending; ``timeout`` relative unless ``absolute``."""
-        if self._freed:
-            raise EventStateError("add() on an event whose EventBase has been freed")
         flags = ev._flags
-        if flags & EVLIST_FINALIZING:
-            raise EventStateError("add() on an event that is being finalized")
-        if not flags & EVLIST_INIT:
-            raise EventStateError("add() on an event that is not initialized")
-        if ev._base is not self:
-            raise BaseMismatchError("the event belongs to another EventBase")
-        if not absolute and timeout is not None:
+        if flags & (EVLIST_FINALIZING | EVLIST_INIT) != EVLIST_INIT or self._freed:
+            self._refuse_add(ev)
+        if (
+            not absolute
+            and timeout is not None
+            and (type(timeout) is not float or not 0.0 <= timeout < 1e12)
+        ):
             timeout = _check_timeout(timeout)
         events = ev._events
         if events & (_IO | _SIGNAL) and not flags & (
@@ -635,11 +634,18 @@ class EventBase:
                 ev._ncalls = 0
             self._unlink_active(ev)
             flags = ev._flags
-        deadline = timeout if absolute else self._now() + timeout
+        if absolute:
+            deadline = timeout
+        else:
+            cached = self._time_cache
+            deadline = (cached if cached else _monotonic()) + timeout
         ev._deadline = deadline
         ev._flags = flags | EVLIST_TIMEOUT
         if not flags & EVLIST_INTERNAL:
-            self._count_up()
+            count = self._event_count + 1
+            self._event_count = count
+            if count > self._event_count_max:
+                self._event_count_max = count
         if common is not None:
             ev._common = common
             if common.push(ev, deadline):
@@ -648,6 +654,13 @@ class EventBase:
             ev._common = None
             if self._timers.push(ev, deadline) and self._owner and self._owner != _get_ident():
                 self._wake()
+
+    def _refuse_add(self, ev: Event) -> None:
+        if self._freed:
+            raise EventStateError("add() on an event whose EventBase has been freed")
+        if ev._flags & EVLIST_FINALIZING:
+            raise EventStateError("add() on an event that is being finalized")
+        raise EventStateError("add() on an event that is not initialized")
 
     def _count_up(self) -> None:
         count = self._event_count + 1
@@ -1178,25 +1191,34 @@ class EventBase:
         dispatch bounds, or an activation at a more urgent priority.
         """
         count = 0
-        slow = debug.enabled()
+        slow = debug._enabled
+        popleft = queue.popleft
         while queue:
-            item = queue.popleft()
+            item = popleft()
             flags = item._flags
             self._event_count_active -= 1
-            internal = flags & EVLIST_INTERNAL
-            if not internal:
+            if not flags & EVLIST_INTERNAL:
                 self._event_count -= 1
                 count += 1
             item._flags = flags = flags & ~EVLIST_ACTIVE
             self._current = item
             started = _monotonic() if slow else 0.0
             try:
-                if isinstance(item, Deferred):
+                if type(item) is Event and not flags & EVLIST_FINALIZING:
+                    closure = item._closure
+                    if closure == CLOSURE_EVENT:
+                        # A non-persistent event is no longer pending in its callback.
+                        if flags & (EVLIST_INSERTED | EVLIST_TIMEOUT):
+                            self._del(item, False)
+                        item._callback(item._fd, item._res, item._arg)  # type: ignore[misc]
+                    elif closure == CLOSURE_PERSIST and not item._interval:
+                        item._callback(item._fd, item._res, item._arg)  # type: ignore[misc]
+                    else:
+                        self._run_event(item, flags)
+                elif isinstance(item, Deferred):
                     item._callback()
-                elif flags & EVLIST_FINALIZING:
-                    self._run_finalizer(item)
                 else:
-                    self._run_event(item, flags)
+                    self._run_finalizer(item)
             except Exception as exc:
                 self._report(item, exc)
             finally:

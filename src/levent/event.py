@@ -53,6 +53,10 @@ CLOSURE_SIGNAL: Final = 1
 CLOSURE_PERSIST: Final = 2
 
 _IO_MASK: Final = int(EV.READ | EV.WRITE | EV.CLOSED)
+_RW_MASK: Final = int(EV.READ | EV.WRITE)
+_SIGNAL: Final = int(EV.SIGNAL)
+_PERSIST: Final = int(EV.PERSIST)
+_TIMEOUT_FLAG: Final = int(EV.TIMEOUT)
 _get_ident = threading.get_ident
 
 
@@ -122,8 +126,14 @@ class Event:
         callback: EventCallback | None = None,
         arg: Any = None,
     ) -> None:
-        self._base = None
         self._flags = 0
+        if base is not None:
+            if callback is None:
+                raise TypeError("Event needs a callback")
+            self.assign(base, fd, what, callback, arg)
+            return
+        # An unassigned event, like a zeroed ``struct event``: assign() sets it up.
+        self._base = None
         self._events = 0
         self._fd = -1
         self._fileobj: object = None
@@ -138,10 +148,6 @@ class Event:
         self._common = None
         self._deadline = 0.0
         self._finalizer: FinalizeCallback | None = None
-        if base is not None:
-            if callback is None:
-                raise TypeError("Event needs a callback")
-            self.assign(base, fd, what, callback, arg)
 
     # -- construction -------------------------------------------------------
 
@@ -175,32 +181,38 @@ class Event:
             raise EventStateError(
                 "assign() on an event that is pending or active; delete() it first"
             )
-        base._check_usable()
+        if base._freed:
+            raise EventStateError("assign() with an EventBase that has been freed")
         if not callable(callback):
             raise TypeError("callback must be callable")
         what = int(what)
         if what & ~0xFF or what < 0:
             raise ValueError(f"unknown event flags {what:#x}")
-        fdnum = _fileno(fd)
-        if what & EV.SIGNAL:
+        if type(fd) is int:
+            fdnum = fd
+            self._fileobj = None
+        else:
+            fdnum = _fileno(fd)
+            # Keep the object alive while the event uses its fd.
+            self._fileobj = None if isinstance(fd, int) else fd
+        if what & _SIGNAL:
             if what & _IO_MASK:
                 raise ValueError("EV_SIGNAL cannot be combined with EV_READ, EV_WRITE or EV_CLOSED")
             closure = CLOSURE_SIGNAL
-        elif what & EV.PERSIST:
+        elif what & _PERSIST:
             closure = CLOSURE_PERSIST
         else:
             closure = CLOSURE_EVENT
-        if debug.enabled():
+        if debug._enabled:
             debug.note_assign(self)
-            if what & (EV.READ | EV.WRITE) and fdnum >= 0 and _is_blocking(fdnum):
+            if what & _RW_MASK and fdnum >= 0 and _is_blocking(fdnum):
                 raise DebugModeError(
                     f"debug mode: fd {fdnum} is blocking; levent needs non-blocking fds "
                     "(make_socket_nonblocking)"
                 )
         self._base = base
         self._fd = fdnum
-        self._fileobj = None if isinstance(fd, int) else fd
-        self._events = what & ~int(EV.TIMEOUT)
+        self._events = what & ~_TIMEOUT_FLAG
         self._callback = callback
         self._arg = self if arg is SELF else arg
         self._closure = closure
@@ -208,9 +220,11 @@ class Event:
         self._res = 0
         self._ncalls = 0
         self._interval = None
+        self._timer_entry = None
+        self._common = None
+        self._deadline = 0.0
         self._finalizer = None
         self._priority = base._npriorities // 2
-        debug.note_created()
 
     # -- the operations, taking the base lock off the loop thread ---------------
 
@@ -226,12 +240,17 @@ class Event:
         Re-adding a pending event with a timeout replaces the timeout; with
         ``None`` it keeps the existing one.
         """
-        base = self._owner_base()
+        base = self._base
+        if base is None:
+            raise EventStateError(
+                "add() on an event that is not initialized (never assigned, or freed)"
+            )
         if base._owner == _get_ident():
             base._add(self, timeout, False)
-        else:
-            with base._lock:
-                base._add(self, timeout, False)
+            return
+        with base._lock:
+            base._add(self, timeout, False)
+            if base._owner:
                 base._wake()
 
     def delete(self) -> None:
