@@ -439,10 +439,11 @@ class EventBase:
         ``EV_TIMEOUT`` alone: libevent 2.1 drops result flags given earlier by
         ``active()`` (checked against the C library in the conformance tests).
         """
-        ev._flags &= ~EVLIST_TIMEOUT
-        if not ev._flags & EVLIST_INTERNAL:
+        ev._flags = flags = ev._flags & ~EVLIST_TIMEOUT
+        if not flags & EVLIST_INTERNAL:
             self._event_count -= 1
-        self._del(ev, False)
+        if flags & (EVLIST_INSERTED | EVLIST_ACTIVE | EVLIST_ACTIVE_LATER) or ev._events & _SIGNAL:
+            self._del(ev, False)
         self._activate(ev, _TIMEOUT, 1)
 
     # -- counting and introspection --------------------------------------------

@@ -81,13 +81,20 @@ class TimerHeap:
 
     def pop_expired(self, now: float) -> Event | None:
         """Remove and return an event whose deadline is ``<= now``, else None."""
-        entry = self._clean_top()
-        if entry is None or entry[0] > now:
-            return None
-        heapq.heappop(self._heap)
-        ev = entry[2]
-        ev._timer_entry = None
-        return ev
+        heap = self._heap
+        while heap:
+            entry = heap[0]
+            ev = entry[2]
+            if ev._timer_entry is not entry:
+                heapq.heappop(heap)
+                self._stale -= 1
+                continue
+            if entry[0] > now:
+                return None
+            heapq.heappop(heap)
+            ev._timer_entry = None
+            return ev
+        return None
 
     def events(self) -> list[Event]:
         """Live events in heap order (for ``foreach_event`` and ``dump_events``)."""
