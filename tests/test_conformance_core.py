@@ -560,3 +560,71 @@ def test_given_fd_scenario_levent_matches_libevent(name: str) -> None:
             for s in pair:
                 s.close()
     assert results[1] == results[0]
+
+
+def _c_dump(driver: CDriver) -> str:
+    libc = ctypes.CDLL(None)
+    libc.tmpfile.restype = ctypes.c_void_p
+    libc.fflush.argtypes = [ctypes.c_void_p]
+    libc.rewind.argtypes = [ctypes.c_void_p]
+    libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    driver.lib.event_base_dump_events.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    stream = libc.tmpfile()
+    driver.lib.event_base_dump_events(driver.base, stream)
+    libc.fflush(stream)
+    libc.rewind(stream)
+    buf = ctypes.create_string_buffer(65536)
+    n = libc.fread(buf, 1, 65536, stream)
+    libc.fclose(stream)
+    return buf.raw[:n].decode()
+
+
+def _normalise_dump(text: str, names: dict[int, str]) -> set[str]:
+    lines = set()
+    for line in text.splitlines():
+        if "Internal" in line:
+            continue
+        for address, name in names.items():
+            line = line.replace(f"{address:#x}", name)
+        if "Timeout=" in line:
+            line = line.split("Timeout=")[0] + "Timeout=T"
+        lines.add(line)
+    return lines
+
+
+def test_given_events_dump_events_lists_the_same_lines_as_libevent() -> None:
+    """Given fd, timer and active events, dump_events prints libevent's lines (test-dumpevents)."""
+    dumps = []
+    for driver_class in (CDriver, LeventDriver):
+        pair = socket.socketpair()
+        driver = driver_class()
+        try:
+            fd = pair[0].fileno()
+            evs = {
+                "read": driver.new(fd, EV_READ | EV_PERSIST, "read"),
+                "write": driver.new(fd, EV_WRITE, "write"),
+                "timed": driver.new(fd, EV_READ, "timed"),
+                "timer": driver.new(-1, 0, "timer"),
+                "manual": driver.new(-1, EV_READ | EV_WRITE, "manual"),
+            }
+            driver.add(evs["read"])
+            driver.add(evs["write"])
+            driver.add(evs["timed"], 30)
+            driver.add(evs["timer"], 30)
+            driver.active(evs["manual"], EV_READ | EV_WRITE)
+            driver.active(evs["timer"], EV_TIMEOUT)
+            if isinstance(driver, CDriver):
+                text = _c_dump(driver)
+                names = {int(ev): name for name, ev in evs.items()}
+            else:
+                text = driver.base.dump_events()
+                names = {id(ev): name for name, ev in evs.items()}
+            dumps.append(
+                _normalise_dump(text.replace(f" {fd}]", " FD]").replace(f" {fd},", " FD,"), names)
+            )
+        finally:
+            driver.free()
+            for s in pair:
+                s.close()
+    assert dumps[1] == dumps[0]
