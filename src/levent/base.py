@@ -276,12 +276,12 @@ class EventBase:
                 backend.close()
                 continue
             if use_env and os.environ.get("EVENT_SHOW_METHOD"):
-                log.emit(EVENT_LOG.MSG, f"libevent using: {backend.name}")
+                log.show(EVENT_LOG.MSG, f"libevent using: {backend.name}")
             return backend
         raise BackendError(
             "no event backend satisfies the configuration "
             f"(avoided={sorted(cfg.avoided)}, required features="
-            f"{EV_FEATURE(cfg.required_features)!s}, offered={supported_methods()})"
+            f"{EV_FEATURE(cfg.required_features)!r}, offered={supported_methods()})"
         )
 
     def _internal_event(self, fd: int, callback: Callable[[], object]) -> Event:

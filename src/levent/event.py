@@ -417,15 +417,20 @@ class Event:
         if self._flags & EVLIST_TIMEOUT:
             states.append("timeout")
         if self._flags & (EVLIST_ACTIVE | EVLIST_ACTIVE_LATER):
-            states.append(f"active={EV(self._res)!s}")
+            states.append(f"active={_flag_names(self._res)}")
         if self._flags & EVLIST_FINALIZING:
             states.append("finalizing")
         state = " ".join(states) or "non-pending"
         kind = "sig" if self._events & EV.SIGNAL else "fd"
         return (
-            f"<Event {kind}={self._fd} events={EV(self._events)!s} "
+            f"<Event {kind}={self._fd} events={_flag_names(self._events)} "
             f"priority={self._priority} {state}>"
         )
+
+
+def _flag_names(flags: int) -> str:
+    """``READ|PERSIST`` for a flag int (``str(IntFlag)`` is just the number on 3.11)."""
+    return EV(flags).name or "0"
 
 
 def _is_blocking(fd: int) -> bool:

@@ -10,6 +10,7 @@ redirects them to ``cb(severity, msg)`` exactly as libevent does, with the
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 from .constants import EVENT_DBG_NONE, EVENT_LOG
@@ -87,6 +88,20 @@ def emit(severity: EVENT_LOG, msg: str, exc_info: BaseException | None = None) -
         cb(int(severity), msg)
         return
     logger.log(_LEVELS[severity], msg, exc_info=exc_info)
+
+
+def show(severity: EVENT_LOG, msg: str) -> None:
+    """A message the user explicitly asked to see (``EVENT_SHOW_METHOD``).
+
+    Goes to the log callback if one is set; otherwise to the ``levent`` logger
+    when it has handlers, and else to stderr in libevent's ``[msg] ...`` format,
+    so it is never silently dropped by an unconfigured ``logging``.
+    """
+    if _log_callback is not None or logger.hasHandlers():
+        emit(severity, msg)
+        return
+    names = {EVENT_LOG.DEBUG: "debug", EVENT_LOG.MSG: "msg", EVENT_LOG.WARN: "warn"}
+    print(f"[{names.get(severity, 'err')}] {msg}", file=sys.stderr)
 
 
 def debug(msg: str) -> None:
