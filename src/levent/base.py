@@ -1315,7 +1315,8 @@ class EventBase:
         """Release the backend, internal fds and signal handlers (``event_base_free``).
 
         Pending and active events are detached: they stop being pending and any
-        later ``add()`` on them raises. Fds and callback arguments are not closed.
+        later ``add()`` on them raises. Finalizers still pending run now. Fds and
+        callback arguments are not closed.
         """
         if self._freed:
             return
@@ -1337,6 +1338,12 @@ class EventBase:
                 for ev in queue.events():
                     ev._timer_entry = None
                     ev._flags &= ~EVLIST_TIMEOUT
+            finalizing = [
+                item
+                for q in self._activeq
+                for item in q
+                if isinstance(item, Event) and item._flags & EVLIST_FINALIZING
+            ]
             for q in self._activeq:
                 for item in q:
                     item._flags &= ~EVLIST_ACTIVE
@@ -1350,6 +1357,12 @@ class EventBase:
             self._freed = True
             self._backend.close()
             _notify_close(self._notify_r, self._notify_w)
+        # Like event_base_free (not _nofinalize): pending finalizers still run.
+        for ev in finalizing:
+            try:
+                self._run_finalizer(ev)
+            except Exception as exc:
+                self._report(ev, exc)
 
     def __enter__(self) -> EventBase:
         return self
