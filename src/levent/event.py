@@ -305,10 +305,10 @@ class Event:
 
     def pending_timeout(self) -> float | None:
         """Wall-clock expiry of the pending timeout, or None (``tv`` of ``event_pending``)."""
-        entry = self._timer_entry
-        if entry is None or self._base is None or not self._flags & EVLIST_TIMEOUT:
+        base = self._base
+        if base is None or not self._flags & EVLIST_TIMEOUT:
             return None
-        return entry[0] + self._base._clock_diff()
+        return self._deadline + base._clock_diff()
 
     def priority_set(self, priority: int) -> None:
         """Set the priority, 0 most urgent (``event_priority_set``); not while active."""

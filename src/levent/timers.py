@@ -30,82 +30,108 @@ _PURGE_MIN = 64
 
 
 class TimerHeap:
-    """Events waiting on their own deadline, earliest first (libevent's ``min_heap``)."""
+    """Events waiting on their own deadline, earliest first (libevent's ``min_heap``).
 
-    __slots__ = ("_heap", "_seq", "_stale")
+    The heap holds bare float deadlines and a dict maps each deadline to the
+    events due then (FIFO). Comparing floats is several times cheaper than
+    comparing ``(deadline, seq, event)`` tuples, and a pop is what every fired
+    timer pays. Removing a timeout takes the event out of its bucket; a
+    deadline whose bucket emptied stays in the heap as a stale slot until it
+    reaches the top, and all stale slots are purged in one O(n) rebuild once
+    they outnumber the live deadlines.
+    """
+
+    __slots__ = ("_buckets", "_count", "_heap", "_stale")
 
     def __init__(self) -> None:
-        self._heap: list[TimerEntry] = []
-        self._seq = count()
+        self._heap: list[float] = []
+        self._buckets: dict[float, list[Event]] = {}
+        self._count = 0
         self._stale = 0
 
     def __len__(self) -> int:
-        return len(self._heap) - self._stale
+        return self._count
 
     def push(self, ev: Event, deadline: float) -> bool:
         """Schedule ``ev`` at ``deadline``; True when it became the earliest timer."""
-        entry = (deadline, next(self._seq), ev)
-        ev._timer_entry = entry
+        self._count += 1
+        bucket = self._buckets.get(deadline)
+        if bucket is not None:
+            bucket.append(ev)
+            return False
+        self._buckets[deadline] = [ev]
         heap = self._heap
-        heapq.heappush(heap, entry)
-        return heap[0] is entry
+        heapq.heappush(heap, deadline)
+        return heap[0] == deadline
 
     def discard(self, ev: Event) -> None:
-        """Forget ``ev``'s pending entry (its slot becomes stale)."""
-        ev._timer_entry = None
+        """Take ``ev`` out of the heap (its deadline is ``ev._deadline``)."""
+        deadline = ev._deadline
+        bucket = self._buckets.get(deadline)
+        if bucket is None or ev not in bucket:
+            return
+        self._count -= 1
+        if len(bucket) > 1:
+            bucket.remove(ev)
+            return
+        del self._buckets[deadline]
         self._stale += 1
         if self._stale > _PURGE_MIN and self._stale * 2 > len(self._heap):
-            self._heap = [e for e in self._heap if e[2]._timer_entry is e]
+            self._heap = list(self._buckets)
             heapq.heapify(self._heap)
             self._stale = 0
 
-    def _clean_top(self) -> TimerEntry | None:
+    def _clean_top(self) -> float | None:
         heap = self._heap
+        buckets = self._buckets
         while heap:
-            entry = heap[0]
-            if entry[2]._timer_entry is entry:
-                return entry
+            deadline = heap[0]
+            if deadline in buckets:
+                return deadline
             heapq.heappop(heap)
             self._stale -= 1
         return None
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline, or None when no timer is pending."""
-        entry = self._clean_top()
-        return None if entry is None else entry[0]
+        return self._clean_top()
 
     def top(self) -> Event | None:
         """The event with the earliest live deadline."""
-        entry = self._clean_top()
-        return None if entry is None else entry[2]
+        deadline = self._clean_top()
+        return None if deadline is None else self._buckets[deadline][0]
 
     def pop_expired(self, now: float) -> Event | None:
         """Remove and return an event whose deadline is ``<= now``, else None."""
         heap = self._heap
+        buckets = self._buckets
         while heap:
-            entry = heap[0]
-            ev = entry[2]
-            if ev._timer_entry is not entry:
+            deadline = heap[0]
+            if deadline > now:
+                return None
+            bucket = buckets.get(deadline)
+            if bucket is None:
                 heapq.heappop(heap)
                 self._stale -= 1
                 continue
-            if entry[0] > now:
-                return None
-            heapq.heappop(heap)
-            ev._timer_entry = None
-            return ev
+            self._count -= 1
+            if len(bucket) == 1:
+                del buckets[deadline]
+                heapq.heappop(heap)
+                return bucket[0]
+            return bucket.pop(0)
         return None
 
     def events(self) -> list[Event]:
-        """Live events in heap order (for ``foreach_event`` and ``dump_events``)."""
-        return [e[2] for e in self._heap if e[2]._timer_entry is e]
+        """Live events in deadline order (for ``foreach_event`` and ``dump_events``)."""
+        return [ev for deadline in sorted(self._buckets) for ev in self._buckets[deadline]]
 
     def clear(self) -> list[Event]:
         """Drop every entry and return the live events that were pending."""
         live = self.events()
-        for ev in live:
-            ev._timer_entry = None
         self._heap.clear()
+        self._buckets.clear()
+        self._count = 0
         self._stale = 0
         return live
 
