@@ -1099,6 +1099,8 @@ class EventBase:
             # else until the earliest timer, or forever.
             if self._event_count_active or nonblock:
                 timeout: float | None = 0.0
+            elif not timers._count:
+                timeout = None
             else:
                 deadline = timers.next_deadline()
                 if deadline is None:
@@ -1117,6 +1119,8 @@ class EventBase:
             later = self._later
             while later:
                 self._make_later_active(later.popleft())
+            # The time cache is stale from here until the wait returns; callers
+            # on other threads read the clock instead (libevent: clear_time_cache).
             self._time_cache = 0.0
             lock.release()
             try:
@@ -1138,11 +1142,12 @@ class EventBase:
                     if what & _IO:
                         activate(ev, what, 1)
             # Expired timers: each leaves every list and becomes active with EV_TIMEOUT.
-            while True:
-                expired = timers.pop_expired(now)
-                if expired is None:
-                    break
-                self._expire(expired)
+            if timers._count:
+                while True:
+                    expired = timers.pop_expired(now)
+                    if expired is None:
+                        break
+                    self._expire(expired)
             if self._event_count_active:
                 ran = self._process_active()
                 if ran < 0:
