@@ -722,26 +722,34 @@ class EventBase:
     def _activate(self, ev: Event, res: int, ncalls: int) -> None:
         """``event_active_nolock_``: queue ``ev``'s callback with result flags ``res``."""
         flags = ev._flags
-        if flags & EVLIST_FINALIZING:
-            return
-        if not flags & EVLIST_INIT:
-            raise EventStateError("active() on an event that is not initialized")
-        if self._freed:
-            raise EventStateError("active() on an event whose EventBase has been freed")
-        if flags & EVLIST_ACTIVE:
+        if (
+            flags & (EVLIST_FINALIZING | EVLIST_INIT | EVLIST_ACTIVE | EVLIST_ACTIVE_LATER)
+            != EVLIST_INIT
+            or self._freed
+        ):
+            # Rare states: already queued, finalizing, unusable.
+            if flags & EVLIST_FINALIZING:
+                return
+            if not flags & EVLIST_INIT:
+                raise EventStateError("active() on an event that is not initialized")
+            if self._freed:
+                raise EventStateError("active() on an event whose EventBase has been freed")
             ev._res |= res
-            return
-        if flags & EVLIST_ACTIVE_LATER:
-            ev._res |= res
+            if flags & EVLIST_ACTIVE:
+                return
             self._later.remove(ev)
             flags &= ~EVLIST_ACTIVE_LATER
         else:
             ev._res = res
-            self._event_count_active += 1
-            if self._event_count_active > self._event_count_active_max:
-                self._event_count_active_max = self._event_count_active
+            count = self._event_count_active + 1
+            self._event_count_active = count
+            if count > self._event_count_active_max:
+                self._event_count_active_max = count
             if not flags & EVLIST_INTERNAL:
-                self._count_up()
+                count = self._event_count + 1
+                self._event_count = count
+                if count > self._event_count_max:
+                    self._event_count_max = count
         pri = ev._priority
         if pri < self._running_priority:
             self._continue = True

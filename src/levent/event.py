@@ -279,12 +279,17 @@ class Event:
         Works on non-pending events too; for signal events ``ncalls`` is how many
         times the callback runs.
         """
-        base = self._owner_base()
+        base = self._base
+        if base is None:
+            raise EventStateError("active() on an event that is not initialized")
+        if type(res) is not int:
+            res = int(res)
         if base._owner == _get_ident():
-            base._activate(self, int(res), ncalls)
-        else:
-            with base._lock:
-                base._activate(self, int(res), ncalls)
+            base._activate(self, res, ncalls)
+            return
+        with base._lock:
+            base._activate(self, res, ncalls)
+            if base._owner:
                 base._wake()
 
     def trigger(self) -> None:
