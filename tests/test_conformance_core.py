@@ -49,8 +49,9 @@ class Driver:
 
     trace: Trace
 
-    def new(self, fd: int, what: int, name: str, action: Callable[[], None] | None = None) -> Any:
-        raise NotImplementedError  # pragma: no cover - interface
+    def new(
+        self, fd: int, what: int, name: str, action: Callable[[], None] | None = None
+    ) -> Any: ...
 
     def add(self, ev: Any, timeout: float | None = None) -> None: ...
     def delete(self, ev: Any) -> None: ...
