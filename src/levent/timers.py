@@ -45,7 +45,9 @@ class TimerHeap:
 
     def __init__(self) -> None:
         self._heap: list[float] = []
-        self._buckets: dict[float, list[Event]] = {}
+        # deadline -> the one event due then, or a FIFO list when several are
+        # (a list per timer would be an allocation on the hottest path).
+        self._buckets: dict[float, Event | list[Event]] = {}
         self._count = 0
         self._stale = 0
 
@@ -55,31 +57,36 @@ class TimerHeap:
     def push(self, ev: Event, deadline: float) -> bool:
         """Schedule ``ev`` at ``deadline``; True when it became the earliest timer."""
         self._count += 1
-        bucket = self._buckets.get(deadline)
-        if bucket is not None:
+        buckets = self._buckets
+        bucket = buckets.get(deadline)
+        if bucket is None:
+            buckets[deadline] = ev
+            heap = self._heap
+            heapq.heappush(heap, deadline)
+            return heap[0] == deadline
+        if type(bucket) is list:
             bucket.append(ev)
-            return False
-        self._buckets[deadline] = [ev]
-        heap = self._heap
-        heapq.heappush(heap, deadline)
-        return heap[0] == deadline
+        else:
+            buckets[deadline] = [bucket, ev]  # type: ignore[list-item]
+        return False
 
     def discard(self, ev: Event) -> None:
         """Take ``ev`` out of the heap (its deadline is ``ev._deadline``)."""
         deadline = ev._deadline
         bucket = self._buckets.get(deadline)
-        if bucket is None or ev not in bucket:
-            return
-        self._count -= 1
-        if len(bucket) > 1:
+        if bucket is ev:
+            del self._buckets[deadline]
+            self._count -= 1
+            self._stale += 1
+            if self._stale > _PURGE_MIN and self._stale * 2 > len(self._heap):
+                self._heap = list(self._buckets)
+                heapq.heapify(self._heap)
+                self._stale = 0
+        elif type(bucket) is list and ev in bucket:
+            self._count -= 1
             bucket.remove(ev)
-            return
-        del self._buckets[deadline]
-        self._stale += 1
-        if self._stale > _PURGE_MIN and self._stale * 2 > len(self._heap):
-            self._heap = list(self._buckets)
-            heapq.heapify(self._heap)
-            self._stale = 0
+            if len(bucket) == 1:
+                self._buckets[deadline] = bucket[0]
 
     def _clean_top(self) -> float | None:
         heap = self._heap
@@ -99,7 +106,10 @@ class TimerHeap:
     def top(self) -> Event | None:
         """The event with the earliest live deadline."""
         deadline = self._clean_top()
-        return None if deadline is None else self._buckets[deadline][0]
+        if deadline is None:
+            return None
+        bucket = self._buckets[deadline]
+        return bucket[0] if type(bucket) is list else bucket  # type: ignore[return-value]
 
     def pop_expired(self, now: float) -> Event | None:
         """Remove and return an event whose deadline is ``<= now``, else None."""
@@ -115,16 +125,26 @@ class TimerHeap:
                 self._stale -= 1
                 continue
             self._count -= 1
-            if len(bucket) == 1:
+            if type(bucket) is not list:
                 del buckets[deadline]
                 heapq.heappop(heap)
-                return bucket[0]
-            return bucket.pop(0)
+                return bucket  # type: ignore[return-value]
+            ev = bucket.pop(0)
+            if len(bucket) == 1:
+                buckets[deadline] = bucket[0]
+            return ev
         return None
 
     def events(self) -> list[Event]:
         """Live events in deadline order (for ``foreach_event`` and ``dump_events``)."""
-        return [ev for deadline in sorted(self._buckets) for ev in self._buckets[deadline]]
+        live: list[Event] = []
+        for deadline in sorted(self._buckets):
+            bucket = self._buckets[deadline]
+            if type(bucket) is list:
+                live.extend(bucket)
+            else:
+                live.append(bucket)  # type: ignore[arg-type]
+        return live
 
     def clear(self) -> list[Event]:
         """Drop every entry and return the live events that were pending."""
