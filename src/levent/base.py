@@ -159,6 +159,11 @@ class _OnceRecord:
         self.event: Event | None = None
 
 
+def _in_map(ev: Event) -> bool:
+    """True when ``ev`` is registered in the fd map or the signal map."""
+    return bool(ev._flags & EVLIST_INSERTED) and (bool(ev._events & _SIGNAL) or ev._fd >= 0)
+
+
 def _check_timeout(timeout: float | None) -> float | None:
     if timeout is None or type(timeout) is float or type(timeout) is CommonTimeout:
         if timeout is not None and not 0.0 <= timeout < 1e12:
@@ -498,20 +503,18 @@ class EventBase:
             for evs in list(signals.events.values()):
                 yield from list(evs)
         for ev in self._timers.events():
-            if not ev._flags & EVLIST_INSERTED:
+            if not _in_map(ev):
                 yield ev
         for queue in self._common_queues:
             for ev in queue.events():
-                if not ev._flags & EVLIST_INSERTED:
+                if not _in_map(ev):
                     yield ev
-        for q in self._activeq:
-            for item in list(q):
-                if isinstance(item, Event) and not item._flags & (EVLIST_INSERTED | EVLIST_TIMEOUT):
-                    yield item
-        for item in list(self._later):
-            if isinstance(item, Event) and not item._flags & (EVLIST_INSERTED | EVLIST_TIMEOUT):
+        queued = [item for q in self._activeq for item in q]
+        for item in queued + list(self._later):
+            if isinstance(item, Event) and not _in_map(item) and not item._flags & EVLIST_TIMEOUT:
                 yield item
-        # fd-less "inserted" events (fd -1 with EV_READ and a timeout) live in no map.
+        # As in libevent, an fd-less "inserted" event with no timeout that is not
+        # active is on no list that can be walked.
 
     def foreach_event(
         self, fn: Callable[[EventBase, Event, Any], int | None], arg: Any = None
