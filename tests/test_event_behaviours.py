@@ -91,7 +91,7 @@ def test_20_given_a_manual_activation_the_persistent_period_restarts(base: Event
     base.loopexit(0.55)
     base.dispatch()
     assert [what for _, what in calls] == [EV_READ, EV_TIMEOUT, EV_TIMEOUT]
-    assert [round(t, 1) for t, _ in calls] == pytest.approx([0.1, 0.3, 0.5], abs=0.06)
+    assert [t for t, _ in calls] == pytest.approx([0.1, 0.3, 0.5], abs=0.08)
 
 
 def test_24_given_once_variants_each_runs_exactly_once(base: EventBase) -> None:
@@ -316,8 +316,10 @@ def test_45_given_persistent_events_on_common_timeouts_they_fire_on_schedule(
     evs[11].add(t200)  # heap -> common
     base.loopexit(0.85)
     base.dispatch()
-    assert counts[:10] == [8] * 10 or all(7 <= c <= 9 for c in counts[:10])
-    assert all(3 <= c <= 5 for c in counts[10:])
+    # 8 and 4 periods fit in 850 ms; a loaded machine may skip a late period
+    # (missed periods are never replayed), so allow a little less.
+    assert all(6 <= c <= 8 for c in counts[:10])
+    assert all(3 <= c <= 4 for c in counts[10:])
 
 
 def test_53_given_a_signal_re_raised_in_its_callback_all_deliveries_precede_the_timer(
