@@ -52,6 +52,7 @@ from .event import (
     EventCallback,
     FinalizeCallback,
 )
+from .evmap import IoMap
 from .signals import SignalReceiver, valid_signal
 from .timers import CommonTimeout, CommonTimeoutQueue, TimerHeap
 
@@ -137,19 +138,6 @@ class EventConfig:
         self.limit_callbacks_after_prio = max(min_priority, 0)
 
 
-class _FdInfo:
-    """The events inserted on one fd and the interest mask registered for it."""
-
-    __slots__ = ("events", "mask", "nclose", "nread", "nwrite")
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.mask = 0
-        self.nread = 0
-        self.nwrite = 0
-        self.nclose = 0
-
-
 class _OnceRecord:
     __slots__ = ("arg", "callback", "event")
 
@@ -204,6 +192,7 @@ class EventBase:
         "_fdmap",
         "_freed",
         "_gotterm",
+        "_iomap",
         "_later",
         "_lock",
         "_n_deferreds_queued",
@@ -244,7 +233,8 @@ class EventBase:
         self._activeq: list[deque[Event | Deferred]] = [deque()]
         self._later: deque[Event | Deferred] = deque()
         self._n_deferreds_queued = 0
-        self._fdmap: dict[int, _FdInfo] = {}
+        self._iomap = IoMap(self._backend)
+        self._fdmap = self._iomap.fds
         self._timers = TimerHeap()
         self._common_queues: list[CommonTimeoutQueue] = []
         self._event_count = 0
@@ -612,7 +602,7 @@ class EventBase:
             EVLIST_INSERTED | EVLIST_ACTIVE | EVLIST_ACTIVE_LATER
         ):
             if events & _IO:
-                self._io_add(ev)
+                self._iomap.add(ev)
             else:
                 self._signal_add(ev)
             ev._flags = flags = flags | EVLIST_INSERTED
@@ -713,7 +703,7 @@ class EventBase:
             if not flags & EVLIST_INTERNAL:
                 self._event_count -= 1
             if ev._events & _IO:
-                self._io_del(ev)
+                self._iomap.remove(ev)
             else:
                 self._signal_del(ev)
 
@@ -811,74 +801,7 @@ class EventBase:
         ev._flags |= EVLIST_ACTIVE
         self._activeq[ev._priority].append(ev)
 
-    # -- the fd map and the signal map (libevent's evmap) -------------------------
-
-    def _io_add(self, ev: Event) -> None:
-        fd = ev._fd
-        if fd < 0:
-            return  # an fd-less event can only fire by timeout or active()
-        info = self._fdmap.get(fd)
-        fresh = info is None
-        if info is None:
-            info = _FdInfo()
-        events = ev._events
-        if info.events and bool(info.mask & _ET) != bool(events & _ET):
-            raise ValueError(f"fd {fd}: all events on one fd must agree on EV_ET")
-        old = info.mask
-        new = old | (events & _IO) | (events & _ET)
-        if not self._backend.features & EV_FEATURE.EARLY_CLOSE:
-            new &= ~_CLOSED
-        if new != old:
-            self._backend.ctl(fd, old, new)  # may raise: nothing changed yet
-            info.mask = new
-        if fresh:
-            self._fdmap[fd] = info
-        # Newest first, as libevent's evmap lists: that is the activation order.
-        info.events.insert(0, ev)
-        if events & _READ:
-            info.nread += 1
-        if events & _WRITE:
-            info.nwrite += 1
-        if events & _CLOSED:
-            info.nclose += 1
-
-    def _io_del(self, ev: Event) -> None:
-        fd = ev._fd
-        if fd < 0:
-            return
-        info = self._fdmap.get(fd)
-        if info is None:
-            return
-        try:
-            info.events.remove(ev)
-        except ValueError:
-            return
-        events = ev._events
-        if events & _READ:
-            info.nread -= 1
-        if events & _WRITE:
-            info.nwrite -= 1
-        if events & _CLOSED:
-            info.nclose -= 1
-        if not info.events:
-            del self._fdmap[fd]
-            new = 0
-        else:
-            new = (
-                (_READ if info.nread else 0)
-                | (_WRITE if info.nwrite else 0)
-                | (_CLOSED if info.nclose else 0)
-                | (info.mask & _ET)
-            )
-            if not self._backend.features & EV_FEATURE.EARLY_CLOSE:
-                new &= ~_CLOSED
-        old = info.mask
-        if new != old:
-            info.mask = new
-            try:
-                self._backend.ctl(fd, old, new)
-            except OSError as exc:
-                log.warn(f"backend refused to update fd {fd}: {exc}")
+    # -- the signal map (the fd map is levent.evmap) ------------------------------
 
     def _signal_add(self, ev: Event) -> None:
         signum = ev._fd
