@@ -343,3 +343,11 @@ def test_53_given_a_signal_re_raised_in_its_callback_all_deliveries_precede_the_
     base.dispatch()
     assert calls == [signal.SIGUSR1] * 5
     sig.delete()
+
+
+def test_58_given_the_version_its_number_encodes_major_minor_patch() -> None:
+    """T: main/version: the top three bytes are major, minor and patch of the version string."""
+    major, minor, patch = (int(part) for part in levent.get_version().split("-")[0].split("."))
+    number = levent.get_version_number()
+    assert (number >> 24, (number >> 16) & 0xFF, (number >> 8) & 0xFF) == (major, minor, patch)
+    assert number == levent.LIBEVENT_VERSION_NUMBER
