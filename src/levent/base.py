@@ -751,19 +751,6 @@ class EventBase:
         ev._flags = flags | EVLIST_ACTIVE
         self._activeq[pri].append(ev)
 
-    def _activate_later(self, ev: Event, res: int) -> None:
-        """``event_active_later_nolock_``: queue for the next iteration, not this pass."""
-        flags = ev._flags
-        if flags & (EVLIST_ACTIVE | EVLIST_ACTIVE_LATER):
-            ev._res |= res
-            return
-        ev._res = res
-        ev._flags = flags | EVLIST_ACTIVE_LATER
-        self._later.append(ev)
-        self._event_count_active += 1
-        if not flags & EVLIST_INTERNAL:
-            self._count_up()
-
     def _schedule_deferred(self, cb: Deferred) -> None:
         if self._freed:
             raise EventStateError("schedule() on a Deferred whose EventBase has been freed")
