@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 3
     rng = random.Random(42)
     delays = [rng.random() * 0.01 for _ in range(n_timers)]
-    print(f"levent {levent.__version__}, backend {EventBase().method}; best of {repeat}")
+    build = "compiled with mypyc" if levent.COMPILED else "pure Python (editable install)"
+    print(f"levent {levent.__version__} ({build}), backend {EventBase().method}; best of {repeat}")
 
     rows = [Row("levent", *best_of(lambda: levent_timers(delays), repeat), "timers")]
     for name, factory in _loops():

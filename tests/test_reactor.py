@@ -429,3 +429,32 @@ def test_given_many_events_on_many_fds_one_nonblock_loop_calls_each_once(base: E
     finally:
         for s in socks:
             s.close()
+
+
+def test_given_a_base_dropped_without_free_it_warns_and_closes_its_fds() -> None:
+    """An unfreed EventBase raises ResourceWarning when collected and releases its fds."""
+    code = (
+        "import gc, os, warnings, levent\n"
+        "warnings.simplefilter('always')\n"
+        "before = set(os.listdir('/proc/self/fd'))\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    b = levent.EventBase(); del b; gc.collect()\n"
+        "leaked = set(os.listdir('/proc/self/fd')) - before\n"
+        "print(sorted(str(w.category.__name__) for w in caught), len(leaked))\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    b = levent.EventBase(); b.free(); del b; gc.collect()\n"
+        "print(len(caught))\n"
+    )
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd to count open fds")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.split("\n")[:2] == ["['ResourceWarning'] 0", "0"], out.stderr
+
+
+def test_given_an_installed_levent_compiled_tells_how_it_runs() -> None:
+    """levent.COMPILED is True exactly when the reactor modules are extension modules."""
+    import levent.base
+
+    assert levent.COMPILED is (not levent.base.__file__.endswith(".py"))

@@ -14,6 +14,7 @@ mapping of DESIGN.md §1: ``event_base_new()`` → ``EventBase()``,
 
 from __future__ import annotations
 
+from . import base as _base_module
 from . import log
 from .backends import supported_methods
 from .base import EventBase, EventConfig
@@ -38,6 +39,10 @@ from .timers import CommonTimeout
 
 __version__ = "0.1.0"
 
+#: True when the reactor runs as mypyc-compiled code (a regular ``pip install``),
+#: False for the pure-Python modules (an editable install, ``LEVENT_PURE_PYTHON=1``).
+COMPILED: bool = not _base_module.__file__.endswith(".py") if _base_module.__file__ else False
+
 
 def get_version() -> str:
     """The libevent version levent reproduces (``event_get_version``)."""
@@ -50,6 +55,7 @@ def get_version_number() -> int:
 
 
 __all__ = [
+    "COMPILED",
     "SELF",
     "BackendError",
     "BaseMismatchError",

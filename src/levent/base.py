@@ -15,11 +15,11 @@ current callback pass to end — then wake the loop through the notify fd.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Any, Final
@@ -53,6 +53,7 @@ from .event import (
     FinalizeCallback,
 )
 from .evmap import IoMap
+from .resources import ResourceGuard
 from .signals import SignalReceiver, valid_signal
 from .timers import CommonTimeout, CommonTimeoutQueue, TimerHeap
 
@@ -174,7 +175,6 @@ class EventBase:
     """
 
     __slots__ = (
-        "__weakref__",
         "_activeq",
         "_backend",
         "_break",
@@ -192,12 +192,14 @@ class EventBase:
         "_fdmap",
         "_freed",
         "_gotterm",
+        "_guard",
         "_iomap",
         "_later",
         "_lock",
         "_n_deferreds_queued",
         "_no_cache_time",
         "_notify_event",
+        "_notify_fds",
         "_notify_pending",
         "_notify_r",
         "_notify_w",
@@ -252,6 +254,12 @@ class EventBase:
         self._freed = False
         self._notify_pending = False
         self._notify_r, self._notify_w = _make_notify_fds()
+        # The guard closes these if the base is dropped unfreed; reinit() updates the list.
+        self._notify_fds = [self._notify_r, self._notify_w]
+        self._guard = ResourceGuard(
+            f"EventBase ({self._backend.name})",
+            functools.partial(_release_unfreed, self._backend, self._notify_fds),
+        )
         self._notify_event = self._internal_event(self._notify_r, self._drain_notify)
         self._add(self._notify_event, None, False)
         debug.note_created()
@@ -1228,6 +1236,7 @@ class EventBase:
             self._del(self._notify_event, True)
             _notify_close(self._notify_r, self._notify_w)
             self._notify_r, self._notify_w = _make_notify_fds()
+            self._notify_fds[:] = [self._notify_r, self._notify_w]
             self._notify_pending = False
             self._notify_event = self._internal_event(self._notify_r, self._drain_notify)
             self._add(self._notify_event, None, False)
@@ -1281,6 +1290,7 @@ class EventBase:
             self._once.clear()
             self._event_count = self._event_count_active = 0
             self._freed = True
+            self._guard.disarm()
             self._backend.close()
             _notify_close(self._notify_r, self._notify_w)
         # Like event_base_free (not _nofinalize): pending finalizers still run.
@@ -1296,19 +1306,6 @@ class EventBase:
     def __exit__(self, *exc: object) -> None:
         self.free()
 
-    def __del__(self) -> None:
-        if not getattr(self, "_freed", True):
-            warnings.warn(
-                f"unfreed EventBase ({self.method}); call free() or use 'with'",
-                ResourceWarning,
-                stacklevel=2,
-            )
-            try:
-                self._backend.close()
-                _notify_close(self._notify_r, self._notify_w)
-            except Exception:  # pragma: no cover - interpreter shutdown
-                pass
-
     def __repr__(self) -> str:
         state = "freed" if self._freed else ("running" if self._running else "idle")
         return (
@@ -1319,44 +1316,48 @@ class EventBase:
 
 # -- the notify channel: an eventfd where Linux has one, else a socketpair -------
 
-if hasattr(os, "eventfd"):
+_HAVE_EVENTFD: Final = hasattr(os, "eventfd")
 
-    def _make_notify_fds() -> tuple[int, int]:
+
+def _make_notify_fds() -> tuple[int, int]:
+    if _HAVE_EVENTFD:
         fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         return fd, fd
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    w.setblocking(False)
+    return r.detach(), w.detach()
 
-    def _notify_write(fd: int) -> None:
-        # A saturated counter means the loop is being woken anyway.
-        with contextlib.suppress(BlockingIOError):
+
+def _notify_write(fd: int) -> None:
+    # A saturated counter (or a full socket) means the loop is being woken anyway.
+    with contextlib.suppress(BlockingIOError):
+        if _HAVE_EVENTFD:
             os.eventfd_write(fd, 1)
-
-    def _notify_drain(fd: int) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(fd)
-
-    def _notify_close(rfd: int, wfd: int) -> None:
-        os.close(rfd)
-
-else:  # pragma: no cover - non-Linux
-
-    def _make_notify_fds() -> tuple[int, int]:
-        r, w = socket.socketpair()
-        r.setblocking(False)
-        w.setblocking(False)
-        return r.detach(), w.detach()
-
-    def _notify_write(fd: int) -> None:
-        with contextlib.suppress(BlockingIOError):
+        else:
             os.write(fd, b"\0")
 
-    def _notify_drain(fd: int) -> None:
-        while True:
-            try:
-                if not os.read(fd, 1024):
-                    return
-            except BlockingIOError:
-                return
 
-    def _notify_close(rfd: int, wfd: int) -> None:
-        os.close(rfd)
+def _notify_drain(fd: int) -> None:
+    if _HAVE_EVENTFD:
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(fd)
+        return
+    while True:
+        try:
+            if not os.read(fd, 1024):
+                return
+        except BlockingIOError:
+            return
+
+
+def _notify_close(rfd: int, wfd: int) -> None:
+    os.close(rfd)
+    if wfd != rfd:
         os.close(wfd)
+
+
+def _release_unfreed(backend: Backend, notify_fds: list[int]) -> None:
+    """Close what an EventBase dropped without ``free()`` still holds (its guard calls this)."""
+    backend.close()
+    _notify_close(notify_fds[0], notify_fds[1])

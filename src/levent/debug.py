@@ -4,13 +4,13 @@ levent always refuses the misuse libevent's debug mode exists to catch when it
 is cheap to detect (adding a freed or never-assigned event, re-assigning a pending
 one, using a freed base). Debug mode adds the checks that cost a system call or
 bookkeeping on every event: read/write events on *blocking* fds are refused,
-every assigned event is tracked (``live_events``), and callbacks slower than
+every assigned event is tracked (``live_events``; kept alive until ``free()``,
+as in libevent's debug map), and callbacks slower than
 ``SLOW_CALLBACK_SECONDS`` are logged as warnings.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING
 
 from .errors import DebugModeError
@@ -25,7 +25,9 @@ SLOW_CALLBACK_SECONDS = 0.1
 
 _enabled = False
 _objects_created = False
-_live: weakref.WeakSet[Event] = weakref.WeakSet()
+# Strong references, like libevent's debug map: an event stays tracked (and alive)
+# until free() or unassign. (Compiled Events cannot be weakly referenced.)
+_live: dict[int, Event] = {}
 
 
 def enable_debug_mode() -> None:
@@ -56,17 +58,17 @@ def note_created() -> None:
 
 def note_assign(ev: Event) -> None:
     """Track an assigned event (debug mode only)."""
-    _live.add(ev)
+    _live[id(ev)] = ev
 
 
 def note_free(ev: Event) -> None:
     """Forget a freed or unassigned event (``event_debug_unassign``)."""
-    _live.discard(ev)
+    _live.pop(id(ev), None)
 
 
 def live_events() -> list[Event]:
     """Events assigned and not yet freed or unassigned, while debug mode is on."""
-    return list(_live)
+    return list(_live.values())
 
 
 def _reset_for_tests() -> None:

@@ -95,7 +95,6 @@ class Event:
     """
 
     __slots__ = (
-        "__weakref__",
         "_arg",
         "_base",
         "_callback",

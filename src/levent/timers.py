@@ -16,7 +16,9 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from mypy_extensions import mypyc_attr
 
 if TYPE_CHECKING:
     from .event import Event
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["CommonTimeout", "CommonTimeoutQueue", "TimerEntry", "TimerHeap"]
 
 #: (absolute monotonic deadline, insertion sequence, event)
-TimerEntry = tuple[float, int, "Event"]
+# A string: under mypyc the alias must not evaluate ``Event`` (imported for typing only).
+TimerEntry: TypeAlias = "tuple[float, int, Event]"
 
 _PURGE_MIN = 64
 
@@ -156,31 +159,6 @@ class TimerHeap:
         return live
 
 
-class CommonTimeout(float):
-    """A duration registered with ``init_common_timeout``: pass it to ``Event.add``.
-
-    It is a ``float`` (seconds), so it also works anywhere a timeout does; an
-    ``EventBase`` recognises its own common timeouts and queues them in O(1).
-    ``index`` is the creation order, as the bits libevent hides in ``tv_usec``.
-    """
-
-    __slots__ = ("index", "queue")
-
-    index: int
-    queue: CommonTimeoutQueue
-
-    @property
-    def tv_sec(self) -> int:
-        """Whole seconds, as libevent's returned ``struct timeval``."""
-        return int(self)
-
-    @property
-    def tv_usec(self) -> int:
-        """Microseconds with libevent's magic marker and index bits."""
-        usec = round((float(self) - int(self)) * 1_000_000)
-        return usec | 0x50000000 | (self.index << 20)
-
-
 class CommonTimeoutQueue:
     """Events sharing one duration, in deadline order (libevent's ``common_timeout_list``)."""
 
@@ -258,3 +236,31 @@ class CommonTimeoutQueue:
     def events(self) -> list[Event]:
         """Live events in deadline order."""
         return [e[2] for e in self.entries if e[2]._timer_entry is e]
+
+
+# Not a mypyc native class: native classes cannot subclass float. Defined after
+# CommonTimeoutQueue because its class-level annotation is evaluated at import.
+@mypyc_attr(native_class=False)
+class CommonTimeout(float):
+    """A duration registered with ``init_common_timeout``: pass it to ``Event.add``.
+
+    It is a ``float`` (seconds), so it also works anywhere a timeout does; an
+    ``EventBase`` recognises its own common timeouts and queues them in O(1).
+    ``index`` is the creation order, as the bits libevent hides in ``tv_usec``.
+    """
+
+    __slots__ = ("index", "queue")
+
+    index: int
+    queue: CommonTimeoutQueue
+
+    @property
+    def tv_sec(self) -> int:
+        """Whole seconds, as libevent's returned ``struct timeval``."""
+        return int(self)
+
+    @property
+    def tv_usec(self) -> int:
+        """Microseconds with libevent's magic marker and index bits."""
+        usec = round((float(self) - int(self)) * 1_000_000)
+        return usec | 0x50000000 | (self.index << 20)
