@@ -29,6 +29,7 @@ COMPILED_MODULES = [
     "src/levent/backends/epoll.py",
     "src/levent/backends/poll.py",
     "src/levent/backends/select.py",
+    "src/levent/listener.py",
 ]
 
 _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}

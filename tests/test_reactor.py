@@ -38,28 +38,6 @@ from levent import (
 )
 
 
-def _config(method: str) -> EventConfig:
-    cfg = EventConfig()
-    cfg.set_flag(EVENT_BASE_FLAG_IGNORE_ENV)
-    for other in levent.supported_methods():
-        if other != method:
-            cfg.avoid_method(other)
-    return cfg
-
-
-@pytest.fixture(params=levent.supported_methods())
-def base(request: pytest.FixtureRequest) -> Iterator[EventBase]:
-    b = EventBase(_config(request.param))
-    assert b.method == request.param
-
-    def fail(base: EventBase, source: object, exc: BaseException) -> None:
-        raise exc
-
-    b.set_error_handler(fail)
-    yield b
-    b.free()
-
-
 @pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     a, b = socket.socketpair()

@@ -6,6 +6,7 @@ Layers, bottom-up (each uses only those below it; see DESIGN.md §2):
 * ``backends`` — epoll / kqueue / poll / select behind one interface
 * ``event``, ``base``, ``timers``, ``signals`` — the reactor
 * ``thread``, ``debug`` — libevent's threading and debug-mode calls
+* ``listener`` — evconnlistener, on Events only
 
 Everything a libevent user reaches for is importable from here with the
 mapping of DESIGN.md §1: ``event_base_new()`` → ``EventBase()``,
@@ -34,6 +35,8 @@ from .errors import (
     LoopReentryError,
 )
 from .event import SELF, Deferred, Event
+from .listener import *  # noqa: F403 - LEV_OPT_* and Listener
+from .listener import __all__ as _listener_names
 from .log import enable_debug_logging, set_fatal_callback, set_log_callback
 from .timers import CommonTimeout
 
@@ -80,4 +83,5 @@ __all__ = [
     "set_log_callback",
     "supported_methods",
     *_constant_names,
+    *_listener_names,
 ]
