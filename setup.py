@@ -30,6 +30,7 @@ COMPILED_MODULES = [
     "src/levent/backends/poll.py",
     "src/levent/backends/select.py",
     "src/levent/listener.py",
+    "src/levent/watch.py",
 ]
 
 _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}

@@ -39,6 +39,7 @@ from .listener import *  # noqa: F403 - LEV_OPT_* and Listener
 from .listener import __all__ as _listener_names
 from .log import enable_debug_logging, set_fatal_callback, set_log_callback
 from .timers import CommonTimeout
+from .watch import CheckInfo, PrepareInfo, Watch
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "BackendError",
     "BaseMismatchError",
     "BufferFrozenError",
+    "CheckInfo",
     "CommonTimeout",
     "DebugModeError",
     "Deferred",
@@ -74,6 +76,8 @@ __all__ = [
     "EventStateError",
     "FatalError",
     "LoopReentryError",
+    "PrepareInfo",
+    "Watch",
     "enable_debug_logging",
     "enable_debug_mode",
     "get_version",

@@ -56,6 +56,8 @@ from .evmap import IoMap
 from .resources import ResourceGuard
 from .signals import SignalReceiver, valid_signal
 from .timers import CommonTimeout, CommonTimeoutQueue, TimerHeap
+from .watch import Watch, run_check, run_prepare
+from .watch import free_all as free_all_watches
 
 __all__ = ["EventBase", "EventConfig", "ErrorHandler"]
 
@@ -214,6 +216,7 @@ class EventBase:
         "_timers",
         "_virtual_count",
         "_virtual_count_max",
+        "_watches",
     )
 
     def __init__(self, config: EventConfig | None = None) -> None:
@@ -251,6 +254,8 @@ class EventBase:
         self._error_handler: ErrorHandler | None = None
         self._once: set[_OnceRecord] = set()
         self._signals: SignalReceiver | None = None
+        # Prepare and check watchers (levent.watch), indexed by kind.
+        self._watches: list[list[Watch]] = [[], []]
         self._freed = False
         self._notify_pending = False
         self._notify_r, self._notify_w = _make_notify_fds()
@@ -1048,6 +1053,11 @@ class EventBase:
             later = self._later
             while later:
                 self._make_later_active(later.popleft())
+            watches = self._watches
+            if watches[0]:
+                run_prepare(self, timeout)
+                if self._event_count_active:
+                    timeout = 0.0  # a watcher queued work: do not sleep on it
             # The time cache is stale from here until the wait returns; callers
             # on other threads read the clock instead (libevent: clear_time_cache).
             self._time_cache = 0.0
@@ -1060,6 +1070,8 @@ class EventBase:
                 self._time_cache = now = _monotonic()
             else:
                 now = _monotonic()
+            if watches[1]:
+                run_check(self)
             # I/O readiness → activations, in the kernel's order.
             for fd, native in ready:
                 info = fdmap.get(fd)
@@ -1288,6 +1300,7 @@ class EventBase:
             self._later.clear()
             self._fdmap.clear()
             self._once.clear()
+            free_all_watches(self)
             self._event_count = self._event_count_active = 0
             self._freed = True
             self._guard.disarm()
