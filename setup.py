@@ -21,6 +21,7 @@ from setuptools.command.build_ext import build_ext
 # log, debug, thread, util, resources, cli, samples) stay interpreted.
 COMPILED_MODULES = [
     "src/levent/base.py",
+    "src/levent/buffer.py",
     "src/levent/event.py",
     "src/levent/evmap.py",
     "src/levent/timers.py",

@@ -5,6 +5,7 @@ Layers, bottom-up (each uses only those below it; see DESIGN.md §2):
 * ``constants``, ``errors``, ``log``, ``util`` — flags, exceptions, logging, evutil helpers
 * ``backends`` — epoll / kqueue / poll / select behind one interface
 * ``event``, ``base``, ``timers``, ``signals`` — the reactor
+* ``buffer`` — ``Evbuffer``, the byte queue (pure data structure + fd I/O)
 * ``thread``, ``debug`` — libevent's threading and debug-mode calls
 * ``listener`` — evconnlistener, on Events only
 
@@ -19,6 +20,13 @@ from . import base as _base_module
 from . import log
 from .backends import supported_methods
 from .base import EventBase, EventConfig
+from .buffer import (
+    Evbuffer,
+    EvbufferCbEntry,
+    EvbufferCbInfo,
+    EvbufferFileSegment,
+    EvbufferPtr,
+)
 from .constants import *  # noqa: F403 - the libevent constant names
 from .constants import LIBEVENT_VERSION, LIBEVENT_VERSION_NUMBER
 from .constants import __all__ as _constant_names
@@ -68,7 +76,12 @@ __all__ = [
     "CommonTimeout",
     "DebugModeError",
     "Deferred",
+    "Evbuffer",
+    "EvbufferCbEntry",
+    "EvbufferCbInfo",
     "EvbufferError",
+    "EvbufferFileSegment",
+    "EvbufferPtr",
     "Event",
     "EventBase",
     "EventConfig",

@@ -11,6 +11,24 @@ import enum
 
 __all__ = [
     "EV",
+    "EVBUFFER_CB",
+    "EVBUFFER_CB_ENABLED",
+    "EVBUFFER_EOL",
+    "EVBUFFER_EOL_ANY",
+    "EVBUFFER_EOL_CRLF",
+    "EVBUFFER_EOL_CRLF_STRICT",
+    "EVBUFFER_EOL_LF",
+    "EVBUFFER_EOL_NUL",
+    "EVBUFFER_FLAG",
+    "EVBUFFER_FLAG_DRAINS_TO_FD",
+    "EVBUFFER_PTR",
+    "EVBUFFER_PTR_ADD",
+    "EVBUFFER_PTR_SET",
+    "EVBUF_FS",
+    "EVBUF_FS_CLOSE_ON_FREE",
+    "EVBUF_FS_DISABLE_LOCKING",
+    "EVBUF_FS_DISABLE_MMAP",
+    "EVBUF_FS_DISABLE_SENDFILE",
     "EVENT_BASE_COUNT",
     "EVENT_BASE_COUNT_ACTIVE",
     "EVENT_BASE_COUNT_ADDED",
@@ -182,3 +200,65 @@ EVTHREAD_PTHREAD_PRIO_INHERIT = 0x01
 #: The libevent release whose behaviour levent reproduces.
 LIBEVENT_VERSION = "2.1.12-stable"
 LIBEVENT_VERSION_NUMBER = 0x02010C00
+
+
+# event2/buffer.h
+class EVBUFFER_EOL(enum.IntEnum):
+    """Line-ending styles for ``Evbuffer.readln`` and ``search_eol`` (``evbuffer_eol_style``)."""
+
+    ANY = 0
+    CRLF = 1
+    CRLF_STRICT = 2
+    LF = 3
+    NUL = 4
+
+
+EVBUFFER_EOL_ANY = EVBUFFER_EOL.ANY
+EVBUFFER_EOL_CRLF = EVBUFFER_EOL.CRLF
+EVBUFFER_EOL_CRLF_STRICT = EVBUFFER_EOL.CRLF_STRICT
+EVBUFFER_EOL_LF = EVBUFFER_EOL.LF
+EVBUFFER_EOL_NUL = EVBUFFER_EOL.NUL
+
+
+class EVBUFFER_PTR(enum.IntEnum):
+    """How ``Evbuffer.ptr_set`` moves a pointer (``enum evbuffer_ptr_how``)."""
+
+    SET = 0
+    ADD = 1
+
+
+EVBUFFER_PTR_SET = EVBUFFER_PTR.SET
+EVBUFFER_PTR_ADD = EVBUFFER_PTR.ADD
+
+
+class EVBUFFER_CB(enum.IntFlag):
+    """Flags of an Evbuffer change callback (``EVBUFFER_CB_*``)."""
+
+    ENABLED = 1
+
+
+EVBUFFER_CB_ENABLED = EVBUFFER_CB.ENABLED
+
+
+class EVBUFFER_FLAG(enum.IntFlag):
+    """Flags for ``Evbuffer.set_flags`` (``EVBUFFER_FLAG_*``)."""
+
+    DRAINS_TO_FD = 1
+
+
+EVBUFFER_FLAG_DRAINS_TO_FD = EVBUFFER_FLAG.DRAINS_TO_FD
+
+
+class EVBUF_FS(enum.IntFlag):
+    """Flags for ``EvbufferFileSegment`` (``EVBUF_FS_*``)."""
+
+    CLOSE_ON_FREE = 0x01
+    DISABLE_MMAP = 0x02
+    DISABLE_SENDFILE = 0x04
+    DISABLE_LOCKING = 0x08
+
+
+EVBUF_FS_CLOSE_ON_FREE = EVBUF_FS.CLOSE_ON_FREE
+EVBUF_FS_DISABLE_MMAP = EVBUF_FS.DISABLE_MMAP
+EVBUF_FS_DISABLE_SENDFILE = EVBUF_FS.DISABLE_SENDFILE
+EVBUF_FS_DISABLE_LOCKING = EVBUF_FS.DISABLE_LOCKING
