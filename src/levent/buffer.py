@@ -632,10 +632,12 @@ class Evbuffer:
 
     def _locate(self, pos: int) -> tuple[int, int]:
         """(index, start position) of the chunk holding pos; (len(chunks), len) at the end."""
+        return self._locate_from(pos, self._head, 0)
+
+    def _locate_from(self, pos: int, idx: int, base: int) -> tuple[int, int]:
+        """``_locate`` starting at chunk ``idx`` (which starts at ``base <= pos``)."""
         chunks = self._chunks
-        idx = self._head
         nch = len(chunks)
-        base = 0
         while idx < nch:
             c = chunks[idx]
             clen = c.end - c.off
@@ -647,9 +649,17 @@ class Evbuffer:
 
     def _resolve(self, ptr: EvbufferPtr) -> tuple[int, int]:
         pos = ptr.pos
-        if ptr._owner is self and ptr._ver == self._front_ver and ptr._cpos == pos:
-            return ptr._idx, ptr._base
-        idx, base = self._locate(pos)
+        if ptr._owner is self and ptr._ver == self._front_ver:
+            if ptr._cpos == pos:
+                return ptr._idx, ptr._base
+            if pos >= ptr._base:
+                # Moving forward (ptr_set ADD, searching on): walk on from the memo,
+                # so that stepping a pointer through the buffer stays linear.
+                idx, base = self._locate_from(pos, ptr._idx, ptr._base)
+            else:
+                idx, base = self._locate(pos)
+        else:
+            idx, base = self._locate(pos)
         ptr._owner = self
         ptr._ver = self._front_ver
         ptr._cpos = pos
