@@ -32,6 +32,9 @@ COMPILED_MODULES = [
     "src/levent/backends/select.py",
     "src/levent/listener.py",
     "src/levent/watch.py",
+    "src/levent/bufferevent/core.py",
+    "src/levent/bufferevent/sock.py",
+    "src/levent/bufferevent/pair.py",
 ]
 
 _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}

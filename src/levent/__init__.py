@@ -8,6 +8,7 @@ Layers, bottom-up (each uses only those below it; see DESIGN.md §2):
 * ``buffer`` — ``Evbuffer``, the byte queue (pure data structure + fd I/O)
 * ``thread``, ``debug`` — libevent's threading and debug-mode calls
 * ``listener`` — evconnlistener, on Events only
+* ``bufferevent`` — BufferEvent (socket, pair), on Events and Evbuffers
 
 Everything a libevent user reaches for is importable from here with the
 mapping of DESIGN.md §1: ``event_base_new()`` → ``EventBase()``,
@@ -27,6 +28,8 @@ from .buffer import (
     EvbufferFileSegment,
     EvbufferPtr,
 )
+from .bufferevent import *  # noqa: F403 - BufferEvent and the BEV_* names
+from .bufferevent import __all__ as _bufferevent_names
 from .constants import *  # noqa: F403 - the libevent constant names
 from .constants import LIBEVENT_VERSION, LIBEVENT_VERSION_NUMBER
 from .constants import __all__ as _constant_names
@@ -101,4 +104,5 @@ __all__ = [
     "supported_methods",
     *_constant_names,
     *_listener_names,
+    *_bufferevent_names,
 ]

@@ -1,0 +1,617 @@
+"""The machinery every BufferEvent shares (libevent's ``bufferevent.c``).
+
+A BufferEvent is two Evbuffers (``input``, ``output``), three user callbacks
+(read, write, event) and the rules that decide when they run:
+
+* the read callback runs after data reached the input and the input holds at
+  least the read low watermark;
+* the write callback runs after data left the output and the output holds no
+  more than the write low watermark (0 by default: when it is empty);
+* a read high watermark suspends reading while the input holds that much, and
+  an input callback resumes it as soon as the user drains below it;
+* with ``BEV_OPT_DEFER_CALLBACKS`` the callbacks run from the loop instead of
+  from inside the I/O code; event flags accumulate, and one deferred run calls
+  CONNECTED first, then read, then write, then the other event flags.
+
+Kinds (socket, pair, filter, TLS) are subclasses; they override the ``_on_*``
+hooks below to start and stop their I/O. ``suspend`` reasons (watermark,
+connect in progress, rate limit …) are bits, so that several can hold a
+direction off at once and it resumes only when the last one is lifted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+from ..base import EventBase
+from ..buffer import Evbuffer, EvbufferCbInfo
+from ..constants import EV
+from ..errors import BufferFrozenError, EventStateError
+from ..event import Deferred
+from .constants import BEV_EVENT, BEV_OPT, BEV_TRIG
+
+__all__ = ["BufferEvent", "DataCallback", "EventCallback"]
+
+DataCallback = Callable[["BufferEvent", Any], object]
+EventCallback = Callable[["BufferEvent", int, Any], object]
+
+_READ: Final = int(EV.READ)
+_WRITE: Final = int(EV.WRITE)
+_RW: Final = _READ | _WRITE
+_DEFER: Final = int(BEV_OPT.DEFER_CALLBACKS)
+_IGNORE_WM: Final = int(BEV_TRIG.IGNORE_WATERMARKS)
+_CONNECTED: Final = int(BEV_EVENT.CONNECTED)
+_ALL_OPTIONS: Final = 0xF
+
+#: Why a direction is held off (libevent's BEV_SUSPEND_*).
+SUSPEND_WM: Final = 0x01  # read: the input reached the high watermark
+SUSPEND_BW: Final = 0x02  # rate limit: no tokens left
+SUSPEND_BW_GROUP: Final = 0x04  # rate-limit group: no tokens left
+SUSPEND_LOOKUP: Final = 0x08  # a hostname lookup is in progress
+SUSPEND_FILT_READ: Final = 0x10  # a filter's underlying bufferevent is full
+
+#: Largest single read or write when none is set (``bufferevent_set_max_single_*`` with 0).
+#: libevent uses 16 KiB; levent reads more per call because in Python each call,
+#: not each byte, is what costs.
+DEFAULT_MAX_SINGLE_READ: Final = 64 * 1024
+DEFAULT_MAX_SINGLE_WRITE: Final = 64 * 1024
+
+
+class BufferEvent:
+    """Buffered I/O with callbacks and watermarks (``struct bufferevent``).
+
+    Create one with ``BufferEvent.socket(base, sock, options)`` or
+    ``BufferEvent.pair(base, options)``. The callbacks are
+    ``readcb(bev, arg)``, ``writecb(bev, arg)`` and ``eventcb(bev, what, arg)``.
+    """
+
+    __slots__ = (
+        "_base",
+        "_cbarg",
+        "_deferred",
+        "_enabled",
+        "_eventcb",
+        "_eventcb_pending",
+        "_freed",
+        "_input",
+        "_input_wm_entry",
+        "_lock",
+        "_max_single_read",
+        "_max_single_write",
+        "_options",
+        "_output",
+        "_read_suspended",
+        "_readcb",
+        "_readcb_pending",
+        "_refcnt",
+        "_timeout_read",
+        "_timeout_write",
+        "_wm_read_high",
+        "_wm_read_low",
+        "_wm_write_high",
+        "_wm_write_low",
+        "_write_suspended",
+        "_writecb",
+        "_writecb_pending",
+    )
+
+    def __init__(self, base: EventBase, options: int = 0) -> None:
+        if not isinstance(base, EventBase):
+            raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
+        options = int(options)
+        if options & ~_ALL_OPTIONS or options < 0:
+            raise ValueError(f"unknown bufferevent options {options:#x}")
+        if options & BEV_OPT.UNLOCK_CALLBACKS and not options & BEV_OPT.DEFER_CALLBACKS:
+            raise ValueError("BEV_OPT_UNLOCK_CALLBACKS needs BEV_OPT_DEFER_CALLBACKS")
+        base._check_usable()
+        self._base = base
+        self._options = options
+        self._input = Evbuffer()
+        self._output = Evbuffer()
+        self._readcb: DataCallback | None = None
+        self._writecb: DataCallback | None = None
+        self._eventcb: EventCallback | None = None
+        self._cbarg: Any = None
+        self._enabled = _WRITE  # libevent: a new bufferevent has EV_WRITE enabled
+        self._read_suspended = 0
+        self._write_suspended = 0
+        self._wm_read_low = 0
+        self._wm_read_high = 0
+        self._wm_write_low = 0
+        self._wm_write_high = 0
+        self._timeout_read: float | None = None
+        self._timeout_write: float | None = None
+        self._max_single_read = DEFAULT_MAX_SINGLE_READ
+        self._max_single_write = DEFAULT_MAX_SINGLE_WRITE
+        self._readcb_pending = False
+        self._writecb_pending = False
+        self._eventcb_pending = 0
+        self._deferred = Deferred(base, self._run_deferred)
+        self._input_wm_entry: Any = None
+        self._refcnt = 1
+        self._freed = False
+        self._lock: threading.RLock | None = (
+            threading.RLock() if options & BEV_OPT.THREADSAFE else None
+        )
+        self._output.add_cb(self._on_output_changed)
+
+    # -- the constructors, per kind ------------------------------------------------
+
+    @classmethod
+    def socket(cls, base: EventBase, sock: object = None, options: int = 0) -> BufferEvent:
+        """A bufferevent on a stream socket (``bufferevent_socket_new``).
+
+        ``sock`` is a ``socket.socket``, an fd, or None (to ``connect`` later).
+        """
+        from .sock import SocketBufferEvent
+
+        return SocketBufferEvent(base, sock, options)
+
+    @classmethod
+    def pair(cls, base: EventBase, options: int = 0) -> tuple[BufferEvent, BufferEvent]:
+        """Two ends joined like a socketpair, without the kernel (``bufferevent_pair_new``)."""
+        from .pair import PairBufferEvent
+
+        return PairBufferEvent.new_pair(base, options)
+
+    # -- accessors -----------------------------------------------------------------
+
+    @property
+    def input(self) -> Evbuffer:
+        """The input buffer (``bufferevent_get_input``): read from it; do not append."""
+        return self._input
+
+    @property
+    def output(self) -> Evbuffer:
+        """The output buffer (``bufferevent_get_output``): append to it; do not drain."""
+        return self._output
+
+    @property
+    def enabled(self) -> int:
+        """The enabled directions, ``EV_READ`` / ``EV_WRITE`` (``bufferevent_get_enabled``)."""
+        return self._enabled
+
+    @property
+    def base(self) -> EventBase:
+        """The EventBase (``bufferevent_get_base``)."""
+        return self._base
+
+    @property
+    def options(self) -> int:
+        """The ``BEV_OPT_*`` options it was created with."""
+        return self._options
+
+    def get_enabled(self) -> int:
+        """``bufferevent_get_enabled``."""
+        return self._enabled
+
+    def get_base(self) -> EventBase:
+        """``bufferevent_get_base``."""
+        return self._base
+
+    def getcb(self) -> tuple[DataCallback | None, DataCallback | None, EventCallback | None, Any]:
+        """The three callbacks and their argument (``bufferevent_getcb``)."""
+        return self._readcb, self._writecb, self._eventcb, self._cbarg
+
+    def get_underlying(self) -> BufferEvent | None:
+        """The bufferevent a filter wraps; None for the others (``bufferevent_get_underlying``)."""
+        return None
+
+    def getfd(self) -> int:
+        """The fd, or -1 (``bufferevent_getfd``)."""
+        return -1
+
+    def setfd(self, fd: object) -> None:
+        """Change the fd (``bufferevent_setfd``); only socket bufferevents have one."""
+        raise EventStateError(f"{type(self).__name__} has no fd to set")
+
+    # -- callbacks -----------------------------------------------------------------
+
+    def setcb(
+        self,
+        readcb: DataCallback | None,
+        writecb: DataCallback | None,
+        eventcb: EventCallback | None,
+        arg: Any = None,
+    ) -> None:
+        """Set the three callbacks and their shared argument (``bufferevent_setcb``)."""
+        for cb in (readcb, writecb, eventcb):
+            if cb is not None and not callable(cb):
+                raise TypeError("callbacks must be callable or None")
+        self._readcb = readcb
+        self._writecb = writecb
+        self._eventcb = eventcb
+        self._cbarg = arg
+
+    # -- enabling ------------------------------------------------------------------
+
+    def enable(self, events: int) -> None:
+        """Start reading and/or writing (``bufferevent_enable``); restarts that timeout."""
+        events = _check_events(events)
+        self._check_usable()
+        self._enabled |= events
+        if events & _READ and not self._read_suspended:
+            self._start_reading()
+        if events & _WRITE and not self._write_suspended:
+            self._start_writing()
+
+    def disable(self, events: int) -> None:
+        """Stop reading and/or writing (``bufferevent_disable``)."""
+        events = _check_events(events)
+        self._check_usable()
+        self._enabled &= ~events
+        if events & _READ:
+            self._stop_reading()
+        if events & _WRITE:
+            self._stop_writing()
+
+    def suspend_read(self, why: int) -> None:
+        """Hold reading off for ``why`` (a SUSPEND_* bit); used by rate limits and filters."""
+        was = self._read_suspended
+        self._read_suspended = was | why
+        if not was:
+            self._stop_reading()
+
+    def unsuspend_read(self, why: int) -> None:
+        """Lift ``why``; reading resumes when no reason is left and EV_READ is enabled."""
+        was = self._read_suspended
+        self._read_suspended = was & ~why
+        if was and not self._read_suspended and self._enabled & _READ and not self._freed:
+            self._start_reading()
+
+    def suspend_write(self, why: int) -> None:
+        """Hold writing off for ``why``."""
+        was = self._write_suspended
+        self._write_suspended = was | why
+        if not was:
+            self._stop_writing()
+
+    def unsuspend_write(self, why: int) -> None:
+        """Lift ``why``; writing resumes when no reason is left and EV_WRITE is enabled."""
+        was = self._write_suspended
+        self._write_suspended = was & ~why
+        if was and not self._write_suspended and self._enabled & _WRITE and not self._freed:
+            self._start_writing()
+
+    # -- the kind's I/O hooks (overridden) ----------------------------------------------
+
+    def _start_reading(self) -> None:
+        """Reading is enabled and not suspended: watch for input (and arm its timeout)."""
+
+    def _stop_reading(self) -> None:
+        """Reading is disabled or suspended."""
+
+    def _start_writing(self) -> None:
+        """Writing is enabled and not suspended: move pending output (and arm its timeout)."""
+
+    def _stop_writing(self) -> None:
+        """Writing is disabled or suspended."""
+
+    def _output_added(self) -> None:
+        """Data reached the output while writing is enabled and not suspended."""
+
+    def _timeouts_changed(self) -> None:
+        """``set_timeouts`` ran: re-arm whatever carries the timeouts."""
+
+    def _destruct(self) -> None:
+        """The last reference is gone: release events and the fd."""
+
+    def _flush(self, iotype: int, mode: int) -> int:
+        """``bufferevent_flush`` for this kind: -1 error, 0 nothing, 1 something moved."""
+        return 0
+
+    # -- buffers -------------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        """Append ``data`` to the output (``bufferevent_write``)."""
+        self._check_usable()
+        self._output.add(data)
+
+    def write_buffer(self, buf: Evbuffer) -> None:
+        """Move all of ``buf`` into the output (``bufferevent_write_buffer``)."""
+        self._check_usable()
+        self._output.add_buffer(buf)
+
+    def read(self, n: int) -> bytes:
+        """Remove and return up to ``n`` bytes of input (``bufferevent_read``); b"" if none."""
+        self._check_usable()
+        try:
+            return self._input.remove(n)
+        except BufferFrozenError:
+            return b""
+
+    def read_buffer(self, buf: Evbuffer) -> None:
+        """Move all of the input into ``buf`` (``bufferevent_read_buffer``)."""
+        self._check_usable()
+        buf.add_buffer(self._input)
+
+    # -- watermarks, timeouts, limits ------------------------------------------------------
+
+    def setwatermark(self, events: int, low: int, high: int) -> None:
+        """Set low and high watermarks of EV_READ and/or EV_WRITE (``bufferevent_setwatermark``).
+
+        ``high`` 0 means unlimited. ``low > high`` with a non-zero ``high`` is refused.
+        """
+        events = _check_events(events)
+        if not isinstance(low, int) or not isinstance(high, int):
+            raise TypeError("watermarks must be ints")
+        if low < 0 or high < 0:
+            raise ValueError("watermarks must not be negative")
+        if high and low > high:
+            raise ValueError(f"low watermark {low} is above the high watermark {high}")
+        if events & _WRITE:
+            self._wm_write_low = low
+            self._wm_write_high = high
+        if events & _READ:
+            self._wm_read_low = low
+            self._wm_read_high = high
+            self._apply_read_high()
+
+    def getwatermark(self, events: int) -> tuple[int, int]:
+        """``(low, high)`` of exactly one direction (``bufferevent_getwatermark``)."""
+        if events == _READ:
+            return self._wm_read_low, self._wm_read_high
+        if events == _WRITE:
+            return self._wm_write_low, self._wm_write_high
+        raise ValueError("getwatermark needs exactly EV_READ or EV_WRITE")
+
+    def _apply_read_high(self) -> None:
+        high = self._wm_read_high
+        entry = self._input_wm_entry
+        if high:
+            if entry is None:
+                self._input_wm_entry = self._input.add_cb(self._on_input_changed)
+            if len(self._input) >= high:
+                self.suspend_read(SUSPEND_WM)
+            else:
+                self.unsuspend_read(SUSPEND_WM)
+        else:
+            if entry is not None:
+                self._input.remove_cb_entry(entry)
+                self._input_wm_entry = None
+            self.unsuspend_read(SUSPEND_WM)
+
+    def _on_input_changed(self, buf: Evbuffer, info: EvbufferCbInfo, arg: Any) -> None:
+        # libevent's bufferevent_inbuf_wm_cb: the high watermark holds reading off
+        # exactly while the input is at or above it, whoever changed the input.
+        high = self._wm_read_high
+        if not high:
+            return
+        if len(buf) >= high:
+            if not self._read_suspended & SUSPEND_WM:
+                self.suspend_read(SUSPEND_WM)
+        elif self._read_suspended & SUSPEND_WM:
+            self.unsuspend_read(SUSPEND_WM)
+
+    def _on_output_changed(self, buf: Evbuffer, info: EvbufferCbInfo, arg: Any) -> None:
+        if (
+            info.n_added
+            and self._enabled & _WRITE
+            and not self._write_suspended
+            and not self._freed
+        ):
+            self._output_added()
+
+    def set_timeouts(self, timeout_read: float | None, timeout_write: float | None) -> None:
+        """Per-direction inactivity timeouts; None or 0: none (``bufferevent_set_timeouts``)."""
+        self._timeout_read = _check_timeout(timeout_read)
+        self._timeout_write = _check_timeout(timeout_write)
+        if not self._freed:
+            self._timeouts_changed()
+
+    def set_max_single_read(self, size: int) -> None:
+        """Largest single read; 0 restores the default (``bufferevent_set_max_single_read``)."""
+        self._max_single_read = _check_max(size, DEFAULT_MAX_SINGLE_READ)
+
+    def set_max_single_write(self, size: int) -> None:
+        """Largest single write; 0 restores the default (``bufferevent_set_max_single_write``)."""
+        self._max_single_write = _check_max(size, DEFAULT_MAX_SINGLE_WRITE)
+
+    def get_max_single_read(self) -> int:
+        """``bufferevent_get_max_single_read``."""
+        return self._max_single_read
+
+    def get_max_single_write(self) -> int:
+        """``bufferevent_get_max_single_write``."""
+        return self._max_single_write
+
+    def get_max_to_read(self) -> int:
+        """What the next read may take (``bufferevent_get_max_to_read``)."""
+        return self._max_single_read
+
+    def get_max_to_write(self) -> int:
+        """What the next write may send (``bufferevent_get_max_to_write``)."""
+        return self._max_single_write
+
+    def priority_set(self, priority: int) -> None:
+        """Priority of the internal events (``bufferevent_priority_set``)."""
+        if not isinstance(priority, int) or not 0 <= priority < self._base.get_npriorities():
+            raise ValueError(f"priority {priority!r} out of range")
+        self._deferred.set_priority(priority)
+
+    def get_priority(self) -> int:
+        """``bufferevent_get_priority``."""
+        return self._deferred._priority
+
+    def flush(self, iotype: int, mode: int) -> int:
+        """Push data through filters or pairs (``bufferevent_flush``): -1, 0 or 1."""
+        iotype = _check_events(iotype)
+        if mode not in (0, 1, 2):
+            raise ValueError(f"unknown flush mode {mode!r}")
+        self._check_usable()
+        return self._flush(iotype, int(mode))
+
+    # -- triggering callbacks ----------------------------------------------------------
+
+    def trigger(self, iotype: int, options: int = 0) -> None:
+        """Run the read and/or write callback now (``bufferevent_trigger``).
+
+        Watermarks apply unless ``BEV_TRIG_IGNORE_WATERMARKS``;
+        ``BEV_TRIG_DEFER_CALLBACKS`` defers.
+        """
+        iotype = _check_events(iotype)
+        options = int(options)
+        if iotype & _READ:
+            self._run_readcb(options)
+        if iotype & _WRITE:
+            self._run_writecb(options)
+
+    def trigger_event(self, what: int, options: int = 0) -> None:
+        """Run the event callback with ``what`` (``bufferevent_trigger_event``)."""
+        self._run_eventcb(int(what), int(options))
+
+    def _run_readcb(self, options: int) -> None:
+        if self._readcb is None:
+            return
+        if not options & _IGNORE_WM and len(self._input) < self._wm_read_low:
+            return
+        if (self._options | options) & _DEFER:
+            self._readcb_pending = True
+            self._deferred.schedule()
+            return
+        self._readcb(self, self._cbarg)
+
+    def _run_writecb(self, options: int) -> None:
+        if self._writecb is None:
+            return
+        if not options & _IGNORE_WM and len(self._output) > self._wm_write_low:
+            return
+        if (self._options | options) & _DEFER:
+            self._writecb_pending = True
+            self._deferred.schedule()
+            return
+        self._writecb(self, self._cbarg)
+
+    def _run_eventcb(self, what: int, options: int) -> None:
+        if self._eventcb is None:
+            return
+        if (self._options | options) & _DEFER:
+            self._eventcb_pending |= what
+            self._deferred.schedule()
+            return
+        self._eventcb(self, what, self._cbarg)
+
+    def _run_deferred(self) -> None:
+        """One deferred run: CONNECTED, then read, then write, then the other events."""
+        self._refcnt += 1
+        try:
+            pending = self._eventcb_pending
+            if pending & _CONNECTED:
+                self._eventcb_pending &= ~_CONNECTED
+                cb = self._eventcb
+                if cb is not None:
+                    cb(self, _CONNECTED, self._cbarg)
+            if self._readcb_pending:
+                self._readcb_pending = False
+                readcb = self._readcb
+                if readcb is not None:
+                    readcb(self, self._cbarg)
+            if self._writecb_pending:
+                self._writecb_pending = False
+                writecb = self._writecb
+                if writecb is not None:
+                    writecb(self, self._cbarg)
+            pending = self._eventcb_pending
+            if pending:
+                self._eventcb_pending = 0
+                cb = self._eventcb
+                if cb is not None:
+                    cb(self, pending, self._cbarg)
+        finally:
+            self.decref()
+
+    # -- locking and lifetime ------------------------------------------------------
+
+    def lock(self) -> None:
+        """Acquire the bufferevent's lock, if it has one (``bufferevent_lock``)."""
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+
+    def unlock(self) -> None:
+        """Release the lock taken by ``lock`` (``bufferevent_unlock``)."""
+        lk = self._lock
+        if lk is not None:
+            lk.release()
+
+    def incref(self) -> None:
+        """Take a reference (``bufferevent_incref``)."""
+        self._refcnt += 1
+
+    def decref(self) -> int:
+        """Drop a reference; 1 when that destroyed it (``bufferevent_decref``)."""
+        self._refcnt -= 1
+        if self._refcnt > 0:
+            return 0
+        self._deferred.cancel()
+        self._destruct()
+        return 1
+
+    def free(self) -> None:
+        """Release the bufferevent (``bufferevent_free``): callbacks cleared, I/O stopped.
+
+        Output not yet written is dropped. With ``BEV_OPT_CLOSE_ON_FREE`` the fd
+        (or the underlying bufferevent) is closed too. Safe inside a callback.
+        """
+        if self._freed:
+            return
+        self._freed = True
+        self._readcb = self._writecb = None
+        self._eventcb = None
+        self._readcb_pending = self._writecb_pending = False
+        self._eventcb_pending = 0
+        self._stop_reading()
+        self._stop_writing()
+        self.decref()
+
+    @property
+    def freed(self) -> bool:
+        """True once ``free()`` ran."""
+        return self._freed
+
+    def _check_usable(self) -> None:
+        if self._freed:
+            raise EventStateError("the bufferevent has been freed")
+
+    def __enter__(self) -> BufferEvent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.free()
+
+    def __repr__(self) -> str:
+        state = "freed" if self._freed else f"enabled={EV(self._enabled)!r}"
+        return (
+            f"<{type(self).__name__} fd={self.getfd()} {state} "
+            f"input={len(self._input)} output={len(self._output)}>"
+        )
+
+
+def _check_events(events: object) -> int:
+    if not isinstance(events, int):
+        raise TypeError("events must be EV_READ and/or EV_WRITE")
+    value = int(events)
+    if value & ~_RW:
+        raise ValueError(f"only EV_READ and EV_WRITE apply here, not {value:#x}")
+    return value
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be seconds as a number, or None")
+    value = float(timeout)
+    if value != value or value < 0:
+        raise ValueError(f"timeout must be >= 0, not {timeout!r}")
+    return value if value > 0 else None
+
+
+def _check_max(size: int, default: int) -> int:
+    if not isinstance(size, int):
+        raise TypeError("size must be an int")
+    if size < 0:
+        raise ValueError("size must not be negative")
+    return size if size else default

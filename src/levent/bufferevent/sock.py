@@ -1,0 +1,469 @@
+"""Socket bufferevents (libevent's ``bufferevent_sock.c``): a BufferEvent on a stream socket.
+
+Reading: one persistent ``EV_READ`` event; each readiness does one
+``recv_into`` of at most min(max single read, room under the read high
+watermark) into a per-thread scratch buffer, and the input gets exactly the
+bytes received. A read of 0 is EOF (``READING|EOF``), a failure
+``READING|ERROR``; both disable reading. The read timeout rides on the read
+event, so each read restarts it.
+
+Writing differs from libevent on purpose (DESIGN.md §3). libevent arms
+``EV_WRITE`` when data is queued and writes on the next iteration: two
+``epoll_ctl`` calls per message. levent schedules a *deferred flush* instead:
+every bufferevent that got output during a callback pass writes once, after the
+callbacks queued before it, in one ``writev``; ``EV_WRITE`` is armed only when
+the kernel did not take everything, and removed once the output is empty. The
+write callback still never runs inside ``write()``: it runs from the flush.
+
+Connecting: ``connect(address)`` starts a non-blocking connect and waits for
+writability; success reports ``CONNECTED`` (then reading and writing proceed
+as enabled), failure reports ``ERROR`` alone with the errno in
+``socket_error``. ``connect_hostname`` resolves in a worker thread until levent
+has its own resolver, so the loop never blocks on DNS.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Final
+
+from ..base import EventBase
+from ..constants import EV
+from ..errors import EventStateError
+from ..event import Deferred, Event
+from .constants import BEV_EVENT, BEV_OPT
+from .core import SUSPEND_LOOKUP, SUSPEND_WM, BufferEvent
+
+__all__ = ["SocketBufferEvent"]
+
+_READ: Final = int(EV.READ)
+_WRITE: Final = int(EV.WRITE)
+_TIMEOUT: Final = int(EV.TIMEOUT)
+_EV_READ_PERSIST: Final = int(EV.READ | EV.PERSIST)
+_EV_WRITE_PERSIST: Final = int(EV.WRITE | EV.PERSIST)
+_READING_EOF: Final = int(BEV_EVENT.READING | BEV_EVENT.EOF)
+_READING_ERROR: Final = int(BEV_EVENT.READING | BEV_EVENT.ERROR)
+_READING_TIMEOUT: Final = int(BEV_EVENT.READING | BEV_EVENT.TIMEOUT)
+_WRITING_EOF: Final = int(BEV_EVENT.WRITING | BEV_EVENT.EOF)
+_WRITING_ERROR: Final = int(BEV_EVENT.WRITING | BEV_EVENT.ERROR)
+_WRITING_TIMEOUT: Final = int(BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT)
+_ERROR: Final = int(BEV_EVENT.ERROR)
+_CONNECTED: Final = int(BEV_EVENT.CONNECTED)
+_CLOSE_ON_FREE: Final = int(BEV_OPT.CLOSE_ON_FREE)
+_SCRATCH_SIZE: Final = 256 * 1024
+
+# recv_into needs a buffer no other thread is reading into while the GIL is
+# released, hence one per thread. Its bytes never outlive one read.
+_scratch = threading.local()
+
+# Until levent.dns exists, hostname lookups run here, off the loop thread.
+_resolver_lock = threading.Lock()
+_resolver: list[ThreadPoolExecutor] = []
+
+
+def _scratch_view(size: int) -> memoryview:
+    view: memoryview | None = getattr(_scratch, "view", None)
+    if view is None or len(view) < size:
+        view = memoryview(bytearray(max(size, _SCRATCH_SIZE)))
+        _scratch.view = view
+    return view
+
+
+def _resolver_pool() -> ThreadPoolExecutor:
+    with _resolver_lock:
+        if not _resolver:
+            _resolver.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="levent-dns"))
+        return _resolver[0]
+
+
+class SocketBufferEvent(BufferEvent):
+    """A BufferEvent on a socket (``bufferevent_socket_new``); see ``BufferEvent.socket``."""
+
+    __slots__ = (
+        "_connecting",
+        "_ev_read",
+        "_ev_write",
+        "_fd",
+        "_flush_deferred",
+        "_owns_sock",
+        "_resolved",
+        "_sock",
+        "_wrapped_fd",
+        "dns_error",
+        "socket_error",
+    )
+
+    def __init__(self, base: EventBase, sock: object = None, options: int = 0) -> None:
+        super().__init__(base, options)
+        self._sock: socket.socket | None = None
+        self._fd = -1
+        self._owns_sock = False
+        self._wrapped_fd = False
+        self._connecting = False
+        #: errno of the last failed connect, read or write (``EVUTIL_SOCKET_ERROR``).
+        self.socket_error = 0
+        #: ``socket.EAI_*`` code of the last failed hostname lookup (``get_dns_error``).
+        self.dns_error = 0
+        self._resolved: Deferred | None = None
+        self._flush_deferred = Deferred(base, self._flush_output)
+        self._ev_read = Event(base, -1, _EV_READ_PERSIST, self._on_readable)
+        self._ev_write = Event(base, -1, _EV_WRITE_PERSIST, self._on_writable)
+        self._input.freeze(False)  # users may not append to the input...
+        self._output.freeze(True)  # ...nor drain the output (as libevent)
+        if sock is not None:
+            self._attach(sock)
+
+    # -- the socket ----------------------------------------------------------------
+
+    def _attach(self, sock: object) -> None:
+        self._wrapped_fd = False
+        if isinstance(sock, socket.socket):
+            if sock.fileno() < 0:
+                raise ValueError("the socket is closed")
+            self._sock = sock
+        elif isinstance(sock, int):
+            if sock < 0:
+                self._sock = None
+                self._fd = -1
+                self._rearm_events()
+                return
+            self._sock = socket.socket(fileno=sock)
+            self._wrapped_fd = True
+        else:
+            raise TypeError(f"sock must be a socket, an fd or None, not {type(sock).__name__}")
+        self._sock.setblocking(False)
+        self._fd = self._sock.fileno()
+        self._rearm_events()
+
+    def _rearm_events(self) -> None:
+        """Point both events at the current fd, keeping what was pending."""
+        reading = self._ev_read.pending(_READ) != 0
+        writing = self._ev_write.pending(_WRITE) != 0
+        self._ev_read.delete()
+        self._ev_write.delete()
+        fd = self._fd
+        self._ev_read.assign(self._base, fd, _EV_READ_PERSIST, self._on_readable)
+        self._ev_write.assign(self._base, fd, _EV_WRITE_PERSIST, self._on_writable)
+        priority = self._deferred._priority
+        self._ev_read.priority_set(priority)
+        self._ev_write.priority_set(priority)
+        if reading:
+            self._ev_read.add(self._timeout_read)
+        if writing:
+            self._ev_write.add(self._timeout_write)
+
+    @property
+    def socket(self) -> socket.socket | None:  # type: ignore[override]
+        """The socket object, or None before ``connect`` / ``setfd``."""
+        return self._sock
+
+    def getfd(self) -> int:
+        """``bufferevent_getfd``: the fd, or -1."""
+        return self._fd
+
+    def setfd(self, fd: object) -> None:
+        """``bufferevent_setfd``: use another socket (or None / -1 for none)."""
+        self._check_usable()
+        self._connecting = False
+        self._attach(-1 if fd is None else fd)
+        if self._enabled & _READ and not self._read_suspended:
+            self._start_reading()
+        if self._enabled & _WRITE and not self._write_suspended:
+            self._start_writing()
+
+    def get_dns_error(self) -> int:
+        """``bufferevent_socket_get_dns_error``: the last lookup's EAI code, 0 if none."""
+        return self.dns_error
+
+    # -- connecting ----------------------------------------------------------------
+
+    def connect(self, address: Any) -> None:
+        """Start connecting to a numeric ``address`` (``bufferevent_socket_connect``).
+
+        ``(host, port)`` for IPv4, a 4-tuple or a host with ``:`` for IPv6, a
+        path for AF_UNIX. ``CONNECTED`` or ``ERROR`` reaches the event callback.
+        ``None`` means the socket is already connecting. For names, use
+        ``connect_hostname``.
+        """
+        self._check_usable()
+        if address is None:
+            if self._sock is None:
+                raise EventStateError("connect(None) needs a socket that is already connecting")
+            self._begin_connect()
+            return
+        family = _family_of(address)
+        if self._sock is None:
+            self._attach(socket.socket(family, socket.SOCK_STREAM))
+            self._owns_sock = True
+        sock = self._sock
+        assert sock is not None
+        code = sock.connect_ex(address)
+        if code in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+            self._begin_connect()
+            return
+        # Refused at once: libevent reports it from the loop, not inside connect().
+        self.socket_error = code
+        self._connecting = False
+        self._fail_later()
+
+    def _begin_connect(self) -> None:
+        self._connecting = True
+        self._ev_read.delete()
+        self._ev_write.add(self._timeout_write)
+
+    def _fail_later(self) -> None:
+        def report() -> None:
+            if not self._freed:
+                self._ev_read.delete()
+                self._ev_write.delete()
+                self._run_eventcb(_ERROR, 0)
+
+        Deferred(self._base, report, self._deferred._priority).schedule()
+
+    def connect_hostname(self, dns_base: object, family: int, hostname: str, port: int) -> None:
+        """Resolve ``hostname`` without blocking the loop, then connect (``..._connect_hostname``).
+
+        ``dns_base`` is accepted for the C signature; until ``levent.dns``
+        exists the lookup runs in a worker thread. A failed lookup reports
+        ``ERROR`` with ``get_dns_error()`` set.
+        """
+        self._check_usable()
+        if not isinstance(hostname, str) or not isinstance(port, int):
+            raise TypeError("hostname must be a str and port an int")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} out of range")
+        host = hostname[1:-1] if hostname.startswith("[") and hostname.endswith("]") else hostname
+        self.dns_error = 0
+        self.suspend_read(SUSPEND_LOOKUP)
+        self.suspend_write(SUSPEND_LOOKUP)
+        self.incref()
+        outcome: list[Any] = []
+        done = Deferred(self._base, lambda: self._lookup_done(outcome, port))
+        self._resolved = done
+
+        def finished(fut: Future[list[Any]]) -> None:
+            outcome.append(fut)
+            done.schedule()  # thread-safe: wakes the loop
+
+        fut = _resolver_pool().submit(
+            socket.getaddrinfo, host, port, int(family), socket.SOCK_STREAM
+        )
+        fut.add_done_callback(finished)
+
+    def _lookup_done(self, outcome: list[Any], port: int) -> None:
+        self._resolved = None
+        try:
+            if self._freed:
+                return
+            self.unsuspend_read(SUSPEND_LOOKUP)
+            self.unsuspend_write(SUSPEND_LOOKUP)
+            fut: Future[list[Any]] = outcome[0]
+            exc = fut.exception()
+            if exc is not None:
+                code = exc.args[0] if isinstance(exc, socket.gaierror) and exc.args else -1
+                self.dns_error = code if isinstance(code, int) else -1
+                self._run_eventcb(_ERROR, 0)
+                return
+            infos = fut.result()
+            if not infos:
+                self.dns_error = socket.EAI_NONAME
+                self._run_eventcb(_ERROR, 0)
+                return
+            address = infos[0][4]
+            self.connect(address)
+        finally:
+            self.decref()
+
+    def _finish_connect(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        self._connecting = False
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.socket_error = code
+            self._ev_read.delete()
+            self._ev_write.delete()
+            self._run_eventcb(_ERROR, 0)
+            return
+        self._run_eventcb(_CONNECTED, 0)
+        if self._freed:
+            return
+        if self._enabled & _READ and not self._read_suspended:
+            self._start_reading()
+        if self._enabled & _WRITE and not self._write_suspended and len(self._output):
+            self._flush_output()
+        else:
+            self._ev_write.delete()
+
+    # -- the I/O hooks -------------------------------------------------------------
+
+    def _start_reading(self) -> None:
+        if not self._connecting:
+            self._ev_read.add(self._timeout_read)
+
+    def _stop_reading(self) -> None:
+        self._ev_read.delete()
+
+    def _start_writing(self) -> None:
+        if self._connecting:
+            return
+        if self._fd < 0:
+            # No socket: the write event can only time out (libevent adds it anyway).
+            self._ev_write.add(self._timeout_write)
+        elif len(self._output):
+            self._flush_deferred.schedule()
+
+    def _stop_writing(self) -> None:
+        if not self._connecting:
+            self._ev_write.delete()
+        self._flush_deferred.cancel()
+
+    def _output_added(self) -> None:
+        if not self._connecting and self._fd >= 0 and not self._ev_write.pending(_WRITE):
+            self._flush_deferred.schedule()
+
+    def _timeouts_changed(self) -> None:
+        if self._ev_read.pending(_READ):
+            self._ev_read.add(self._timeout_read)
+        if self._ev_write.pending(_WRITE):
+            self._ev_write.add(self._timeout_write)
+
+    def priority_set(self, priority: int) -> None:
+        """``bufferevent_priority_set``: priority of the read, write and flush callbacks."""
+        super().priority_set(priority)
+        self._flush_deferred.set_priority(priority)
+        for ev in (self._ev_read, self._ev_write):
+            pending = ev.pending(_READ | _WRITE | _TIMEOUT)
+            ev.delete()
+            ev.priority_set(priority)
+            if pending:
+                ev.add(self._timeout_read if ev is self._ev_read else self._timeout_write)
+
+    # -- event callbacks -----------------------------------------------------------
+
+    def _on_readable(self, fd: int, what: int, arg: object) -> None:
+        if what & _TIMEOUT:
+            self._enabled &= ~_READ
+            self._ev_read.delete()
+            self._run_eventcb(_READING_TIMEOUT, 0)
+            return
+        howmuch = self._max_single_read
+        high = self._wm_read_high
+        inp = self._input
+        if high:
+            room = high - len(inp)
+            if room <= 0:
+                self.suspend_read(SUSPEND_WM)
+                return
+            if room < howmuch:
+                howmuch = room
+        view = _scratch_view(howmuch)
+        sock = self._sock
+        assert sock is not None
+        try:
+            n = sock.recv_into(view, howmuch)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.socket_error = exc.errno or 0
+            self._enabled &= ~_READ
+            self._ev_read.delete()
+            self._run_eventcb(_READING_ERROR, 0)
+            return
+        if n == 0:
+            self._enabled &= ~_READ
+            self._ev_read.delete()
+            self._run_eventcb(_READING_EOF, 0)
+            return
+        inp.unfreeze(False)
+        inp.add(view[:n])
+        inp.freeze(False)
+        if high and len(inp) >= high:
+            self.suspend_read(SUSPEND_WM)
+        if len(inp) >= self._wm_read_low:
+            self._run_readcb(0)
+
+    def _on_writable(self, fd: int, what: int, arg: object) -> None:
+        if what & _TIMEOUT:
+            self._enabled &= ~_WRITE
+            self._ev_write.delete()
+            self._flush_deferred.cancel()
+            self._run_eventcb(_WRITING_TIMEOUT, 0)
+            return
+        if self._connecting:
+            self._finish_connect()
+            return
+        self._flush_output()
+
+    def _flush_output(self) -> None:
+        """Write what the kernel takes now; arm EV_WRITE only for what is left."""
+        if (
+            self._freed
+            or self._connecting
+            or self._fd < 0
+            or not self._enabled & _WRITE
+            or self._write_suspended
+        ):
+            return
+        out = self._output
+        if not len(out):
+            self._ev_write.delete()
+            return
+        out.unfreeze(True)
+        try:
+            written = out.write_atmost(self._fd, self._max_single_write)
+        except (BlockingIOError, InterruptedError):
+            written = 0
+        except OSError as exc:
+            self.socket_error = exc.errno or 0
+            self._enabled &= ~_WRITE
+            self._ev_write.delete()
+            self._run_eventcb(_WRITING_ERROR, 0)
+            return
+        finally:
+            out.freeze(True)
+        if len(out):
+            if not self._ev_write.pending(_WRITE):
+                self._ev_write.add(self._timeout_write)
+        elif self._ev_write.pending(_WRITE):
+            self._ev_write.delete()
+        if written and len(out) <= self._wm_write_low:
+            self._run_writecb(0)
+
+    # -- teardown ------------------------------------------------------------------
+
+    def _destruct(self) -> None:
+        self._flush_deferred.cancel()
+        self._ev_read.free()
+        self._ev_write.free()
+        resolved = self._resolved
+        if resolved is not None:
+            resolved.cancel()
+        sock = self._sock
+        if sock is not None and (self._options & _CLOSE_ON_FREE or self._owns_sock):
+            sock.close()
+        elif sock is not None and self._wrapped_fd:
+            sock.detach()  # the fd is the caller's: our wrapper must not close it
+        self._sock = None
+        self._fd = -1
+
+
+def _family_of(address: Any) -> int:
+    if isinstance(address, (str, bytes)):
+        return int(socket.AF_UNIX)
+    if not isinstance(address, tuple) or len(address) not in (2, 4):
+        raise TypeError("address must be (host, port), (host, port, flowinfo, scope_id) or a path")
+    host = address[0]
+    if not isinstance(host, str):
+        raise TypeError("the host of an address must be a str")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{host!r} is not a numeric address; use connect_hostname() for names"
+        ) from None
+    return int(socket.AF_INET6 if ip.version == 6 else socket.AF_INET)
