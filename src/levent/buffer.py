@@ -10,8 +10,8 @@ index, plus a running byte count (``_len``, libevent's ``total_len``). A chunk
 is a live range ``[off, end)`` of one backing object:
 
 * ``bytes`` — zero-copy adds of large ``bytes``, prepends, pullups;
-* ``bytearray`` — the *writable* tail, with spare capacity ``[end, cap)``
-  where small adds, ``read`` and ``reserve_space`` put their bytes;
+* ``bytearray`` — the *writable* tail: small adds grow it in place, and
+  ``read`` / ``reserve_space`` fill its spare capacity ``[end, cap)``;
 * ``mmap`` / ``bytes`` read from a file — a materialized file segment;
 * nothing yet (``lazy``) — a file segment not yet read, which ``write`` can
   hand to ``os.sendfile`` without ever copying it into Python.
@@ -85,10 +85,10 @@ ReferenceCleanup = Callable[[Any, int, Any], object]
 #: ``cleanup(segment, flags, arg)`` for ``EvbufferFileSegment.add_cleanup_cb``.
 FileSegmentCleanup = Callable[["EvbufferFileSegment", int, Any], object]
 
-# Tail chunks start at _MIN_CHUNK and double up to _MAX_AUTO_CHUNK (libevent:
-# 1024 .. 4096; Python pays more per chunk, so the ceiling is higher).
+# Copied adds go into a tail bytearray that grows in place with ``+=`` (one C
+# call, amortised over-allocation); reads and reservations that need spare room
+# get a fresh chunk of at least _MIN_CHUNK bytes.
 _MIN_CHUNK: Final = 1024
-_MAX_AUTO_CHUNK: Final = 16384
 # bytes objects at least this large are appended by reference, not copied.
 _ZERO_COPY_MIN: Final = 4096
 # remove_buffer copies a split part smaller than this instead of sharing.
@@ -580,6 +580,20 @@ class Evbuffer:
         done = 0
         if t is not None:
             space = t.cap - t.end
+            buf = t.buf
+            if space == 0 and isinstance(buf, bytearray) and t.end == len(buf):
+                # The tail ends where its bytearray does: grow it in place (one C
+                # call, amortised by bytearray's over-allocation, no slice objects).
+                # A view someone still holds on it forbids resizing: then a new chunk.
+                try:
+                    buf += view
+                except BufferError:
+                    pass
+                else:
+                    t.end = t.cap = t.end + n
+                    self._len += n
+                    self._back_ver += 1
+                    return
             if space >= n:
                 end = t.end
                 t.buf[end : end + n] = view  # type: ignore[index]
@@ -592,20 +606,17 @@ class Evbuffer:
                 t.buf[end : t.cap] = view[:space]  # type: ignore[index]
                 t.end = t.cap
                 done = space
-            size = t.cap * 2 if t.cap <= _MAX_AUTO_CHUNK // 2 else t.cap
-        else:
-            size = _MIN_CHUNK
         rest = n - done
         spare = self._spare
         if spare is not None and spare.cap - spare.end >= rest:
             c = spare
             self._spare = None
+            c.buf[c.end : c.end + rest] = view[done:] if done else view  # type: ignore[index]
+            c.end += rest
         else:
-            if rest > size:
-                size = rest
-            c = _new_tail(size)
-        c.buf[c.end : c.end + rest] = view[done:] if done else view  # type: ignore[index]
-        c.end += rest
+            # A tail exactly as long as its bytes: later adds grow it (above).
+            c = _Chunk(bytearray(view[done:] if done else view), 0, rest)
+            c.writable = True
         self._chunks.append(c)
         self._len += n
         self._back_ver += 1
@@ -1694,6 +1705,14 @@ class Evbuffer:
         total = self._len
         if total == 0:
             return None
+        if self._scan_style != style and not self._cbs:
+            # Fast path: nobody watches the buffer and the line ends inside the
+            # first chunk, the common case for a protocol parser.
+            c = self._chunks[self._head]
+            if not c.lazy and style != _EOL_ANY:
+                line = self._readln_head(c, style)
+                if line is not None:
+                    return line
         if self._scan_style == style:
             pos = self._scan_pos
             idx = self._scan_idx
@@ -1718,6 +1737,35 @@ class Evbuffer:
         if p:
             self._drain(p)
         self._drain(eol)
+        return line
+
+    def _readln_head(self, c: _Chunk, style: int) -> bytes | None:
+        """readln when the line and its EOL lie in chunk ``c`` (the first); else None."""
+        data = c.buf
+        off = c.off
+        end = c.end
+        if style == _EOL_CRLF_STRICT:
+            i = data.find(b"\r\n", off, end)
+            eol = 2
+        else:
+            i = data.find(b"\0" if style == _EOL_NUL else b"\n", off, end)
+            eol = 1
+            if style == _EOL_CRLF and i > off and data[i - 1] == 13:
+                i -= 1
+                eol = 2
+        if i < 0:
+            return None
+        line = bytes(data[off:i]) if type(data) is not bytes else data[off:i]
+        n = i - off + eol
+        if n < end - off and c.ref is None and c.seg is None:
+            # Still inside the chunk: move the start, as _drain would, minus the loop.
+            c.off = off + n
+            self._len -= n
+            self._front_changed()
+            if c.off >= _COMPACT_MIN and c.off >= end - c.off:
+                self._compact(c)
+        else:
+            self._drain(n)
         return line
 
     def readline(self) -> bytes | None:
