@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..base import EventBase
 from ..buffer import Evbuffer, EvbufferCbInfo
@@ -32,7 +32,25 @@ from ..errors import BufferFrozenError, EventStateError
 from ..event import Deferred
 from .constants import BEV_EVENT, BEV_OPT, BEV_TRIG
 
-__all__ = ["BufferEvent", "DataCallback", "EventCallback"]
+__all__ = ["BufferEvent", "DataCallback", "EventCallback", "RateLimiter"]
+
+
+class RateLimiter(Protocol):
+    """What a rate limit (``bufferevent_ratelim.c``) offers the I/O paths of a BufferEvent.
+
+    ``max_to_read`` / ``max_to_write`` say how much the next operation may move
+    (0 or less: nothing now — the limiter has suspended that direction and will
+    lift the suspension when its bucket refills); ``consumed_*`` report what moved.
+    """
+
+    def max_to_read(self, bev: BufferEvent) -> int: ...
+
+    def max_to_write(self, bev: BufferEvent) -> int: ...
+
+    def consumed_read(self, bev: BufferEvent, n: int) -> None: ...
+
+    def consumed_written(self, bev: BufferEvent, n: int) -> None: ...
+
 
 DataCallback = Callable[["BufferEvent", Any], object]
 EventCallback = Callable[["BufferEvent", int, Any], object]
@@ -82,6 +100,7 @@ class BufferEvent:
         "_max_single_write",
         "_options",
         "_output",
+        "_rate",
         "_read_suspended",
         "_readcb",
         "_readcb_pending",
@@ -130,6 +149,8 @@ class BufferEvent:
         self._eventcb_pending = 0
         self._deferred = Deferred(base, self._run_deferred)
         self._input_wm_entry: Any = None
+        #: The rate limit in force (levent.bufferevent.ratelim), or None.
+        self._rate: RateLimiter | None = None
         self._refcnt = 1
         self._freed = False
         self._lock: threading.RLock | None = (
@@ -418,12 +439,18 @@ class BufferEvent:
         return self._max_single_write
 
     def get_max_to_read(self) -> int:
-        """What the next read may take (``bufferevent_get_max_to_read``)."""
-        return self._max_single_read
+        """What the next read may take, rate limits included (``bufferevent_get_max_to_read``)."""
+        rate = self._rate
+        if rate is None:
+            return self._max_single_read
+        return max(0, min(self._max_single_read, rate.max_to_read(self)))
 
     def get_max_to_write(self) -> int:
-        """What the next write may send (``bufferevent_get_max_to_write``)."""
-        return self._max_single_write
+        """What the next write may send, rate limits included (``bufferevent_get_max_to_write``)."""
+        rate = self._rate
+        if rate is None:
+            return self._max_single_write
+        return max(0, min(self._max_single_write, rate.max_to_write(self)))
 
     def priority_set(self, priority: int) -> None:
         """Priority of the internal events (``bufferevent_priority_set``)."""

@@ -361,6 +361,13 @@ class SocketBufferEvent(BufferEvent):
                 return
             if room < howmuch:
                 howmuch = room
+        rate = self._rate
+        if rate is not None:
+            allowed = rate.max_to_read(self)
+            if allowed <= 0:
+                return  # the limiter suspended reading until its bucket refills
+            if allowed < howmuch:
+                howmuch = allowed
         view = _scratch_view(howmuch)
         sock = self._sock
         assert sock is not None
@@ -382,6 +389,8 @@ class SocketBufferEvent(BufferEvent):
         inp.unfreeze(False)
         inp.add(view[:n])
         inp.freeze(False)
+        if rate is not None:
+            rate.consumed_read(self, n)
         if high and len(inp) >= high:
             self.suspend_read(SUSPEND_WM)
         if len(inp) >= self._wm_read_low:
@@ -413,9 +422,17 @@ class SocketBufferEvent(BufferEvent):
         if not len(out):
             self._ev_write.delete()
             return
+        limit = self._max_single_write
+        rate = self._rate
+        if rate is not None:
+            allowed = rate.max_to_write(self)
+            if allowed <= 0:
+                return  # the limiter suspended writing until its bucket refills
+            if allowed < limit:
+                limit = allowed
         out.unfreeze(True)
         try:
-            written = out.write_atmost(self._fd, self._max_single_write)
+            written = out.write_atmost(self._fd, limit)
         except (BlockingIOError, InterruptedError):
             written = 0
         except OSError as exc:
@@ -431,6 +448,8 @@ class SocketBufferEvent(BufferEvent):
                 self._ev_write.add(self._timeout_write)
         elif self._ev_write.pending(_WRITE):
             self._ev_write.delete()
+        if written and rate is not None:
+            rate.consumed_written(self, written)
         if written and len(out) <= self._wm_write_low:
             self._run_writecb(0)
 
