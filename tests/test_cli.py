@@ -17,7 +17,14 @@ from levent.cli import main
 from levent.samples import SAMPLE_MODULES, Sample, load_samples
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
-NAMES = ["time-test", "signal-test", "event-read-fifo", "echo-server"]
+NAMES = [
+    "time-test",
+    "signal-test",
+    "event-read-fifo",
+    "hello-world",
+    "event-server",
+    "echo-server",
+]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -306,8 +306,17 @@ def test_given_a_regular_file_at_the_path_event_read_fifo_refuses_and_keeps_it(
 # -- echo-server ----------------------------------------------------------------------
 
 
-def _start_echo(start: type[Sample], method: str | None = None) -> tuple[Sample, int]:
-    sample = start("echo-server", "--port", "0", method=method)
+@pytest.fixture(params=["echo-server", "event-server"])
+def echo_name(request: pytest.FixtureRequest) -> str:
+    """Both echo servers: 10.3 on BufferEvents and 10.2 on raw events, same contract."""
+    name: str = request.param
+    return name
+
+
+def _start_echo(
+    start: type[Sample], echo_name: str, method: str | None = None
+) -> tuple[Sample, int]:
+    sample = start(echo_name, "--port", "0", method=method)
     line = sample.out.readline()
     match = re.fullmatch(r"Listening on 127\.0\.0\.1:(\d+)", line)
     assert match, line
@@ -380,9 +389,9 @@ def run_clients(clients: list[EchoClient], timeout: float) -> None:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_given_200_concurrent_clients_echo_server_returns_every_byte(
-    start: type[Sample], method: str
+    start: type[Sample], echo_name: str, method: str
 ) -> None:
-    sample, port = _start_echo(start, method)
+    sample, port = _start_echo(start, echo_name, method)
     clients = [EchoClient(port, os.urandom(64 * 1024)) for _ in range(200)]
     try:
         run_clients(clients, timeout=40)
@@ -395,8 +404,9 @@ def test_given_200_concurrent_clients_echo_server_returns_every_byte(
 
 def test_given_a_client_that_never_reads_echo_server_serves_the_others(
     start: type[Sample],
+    echo_name: str,
 ) -> None:
-    sample, port = _start_echo(start)
+    sample, port = _start_echo(start, echo_name)
     slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     slow.connect(("127.0.0.1", port))
@@ -441,8 +451,9 @@ def test_given_a_client_that_never_reads_echo_server_serves_the_others(
 
 def test_given_eof_with_data_pending_echo_server_flushes_then_closes(
     start: type[Sample],
+    echo_name: str,
 ) -> None:
-    sample, port = _start_echo(start)
+    sample, port = _start_echo(start, echo_name)
     payload = os.urandom(3 << 20)
     with socket.create_connection(("127.0.0.1", port), timeout=STEP) as sock:
         sock.setblocking(False)
@@ -474,9 +485,9 @@ def test_given_eof_with_data_pending_echo_server_flushes_then_closes(
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_given_a_signal_with_clients_connected_echo_server_exits_0(
-    start: type[Sample], signum: signal.Signals
+    start: type[Sample], echo_name: str, signum: signal.Signals
 ) -> None:
-    sample, port = _start_echo(start)
+    sample, port = _start_echo(start, echo_name)
     idle = [socket.create_connection(("127.0.0.1", port), timeout=STEP) for _ in range(5)]
     busy = idle[0]
     busy.sendall(b"ping")
@@ -489,20 +500,23 @@ def test_given_a_signal_with_clients_connected_echo_server_exits_0(
         sock.close()
 
 
-def test_given_a_port_in_use_echo_server_says_so_and_exits_1(start: type[Sample]) -> None:
+def test_given_a_port_in_use_echo_server_says_so_and_exits_1(
+    start: type[Sample], echo_name: str
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        sample = start("echo-server", "--port", str(port))
+        sample = start(echo_name, "--port", str(port))
         assert sample.wait() == 1
         assert "cannot listen" in sample.err.read_to_eof()
 
 
 def test_given_too_many_open_files_echo_server_pauses_accepting_then_resumes(
     start: type[Sample],
+    echo_name: str,
 ) -> None:
-    sample = start("echo-server", "--port", "0", rlimit_nofile=24)
+    sample = start(echo_name, "--port", "0", rlimit_nofile=24)
     match = re.fullmatch(r"Listening on 127\.0\.0\.1:(\d+)", sample.out.readline())
     assert match
     port = int(match.group(1))
@@ -526,3 +540,51 @@ def test_given_too_many_open_files_echo_server_pauses_accepting_then_resumes(
     assert pauses, "the server never hit EMFILE; the test's fd limit is too high"
     assert all("Too many open files" in line for line in pauses)
     assert len(pauses) < 200, "the listener spun on EMFILE instead of backing off"
+
+
+# -- hello-world ----------------------------------------------------------------------
+
+
+def _start_hello(start: type[Sample]) -> tuple[Sample, int]:
+    sample = start("hello-world", "--host", "127.0.0.1", "--port", "0")
+    match = re.fullmatch(r"Listening on 127\.0\.0\.1:(\d+)", sample.out.readline())
+    assert match
+    return sample, int(match.group(1))
+
+
+def test_given_clients_hello_world_greets_each_and_closes(start: type[Sample]) -> None:
+    """Each client reads "Hello, World!\\n" then EOF; the server prints "flushed answer"."""
+    sample, port = _start_hello(start)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=STEP) as sock:
+            data = b""
+            while True:
+                chunk = sock.recv(100)
+                if not chunk:
+                    break
+                data += chunk
+            assert data == b"Hello, World!\n"
+        assert sample.out.readline() == "flushed answer"
+    sample.kill(signal.SIGINT)
+    assert sample.out.readline() == "Caught an interrupt signal; exiting cleanly in two seconds."
+    assert sample.wait() == 0
+    assert sample.out.readline() == "done"
+
+
+def test_given_sigint_hello_world_keeps_serving_for_two_seconds(start: type[Sample]) -> None:
+    """libevent's sample: loopexit(2 s) — clients connecting meanwhile are still greeted."""
+    sample, port = _start_hello(start)
+    began = time.monotonic()
+    sample.kill(signal.SIGINT)
+    assert sample.out.readline().startswith("Caught an interrupt signal")
+    with socket.create_connection(("127.0.0.1", port), timeout=STEP) as sock:
+        assert sock.recv(100) == b"Hello, World!\n"
+    assert sample.wait() == 0
+    assert time.monotonic() - began >= 1.5
+
+
+def test_hello_world_runs_as_its_own_module(start: type[Sample]) -> None:
+    sample = start("--host", "127.0.0.1", "--port", "0", module="levent.samples.hello_world")
+    assert sample.out.readline().startswith("Listening on 127.0.0.1:")
+    sample.kill(signal.SIGINT)
+    assert sample.wait() == 0

@@ -28,6 +28,8 @@ SAMPLE_MODULES: tuple[str, ...] = (
     "time_test",
     "signal_test",
     "event_read_fifo",
+    "hello_world",
+    "event_server",
     "echo_server",
 )
 

@@ -1,223 +1,131 @@
-"""echo-server: a TCP echo server on raw events, with bounded per-client buffers.
+"""echo-server: a TCP echo server on a Listener and BufferEvents (tutorial 10.3).
 
-libevent has no echo sample on raw events; this one follows the libevent book's
-low-level server ("a ROT13 server with ``event_new``", the chapter the tutorial
-in ``seeds/`` calls 10.2), with its names: ``FdState``, ``alloc_fd_state``,
-``free_fd_state``, ``do_read``, ``do_write``, ``do_accept``. It echoes instead of
-ROT13-ing lines and it is careful about back-pressure, which is what a raw-event
-server has to get right by hand (bufferevents will do it for us later):
+libevent's book builds this server from ``evconnlistener_new_bind`` and one
+socket bufferevent per client whose read callback moves the input to the
+output (``evbuffer_add_buffer``). levent's version is the same program, plus
+the care a server needs in production:
 
-* Data received is sent back at once from the read callback. ``EV_WRITE`` is
-  armed only when the kernel did not take everything, and disarmed as soon as
-  the buffer is drained: no ``epoll_ctl`` churn per message.
-* Each client has one ``bytearray`` of data waiting to go back. When it holds
-  ``MAX_BUFFERED`` (1 MiB) the read event is deleted, so a client that sends
-  but never reads costs at most 1 MiB here (plus what the kernel buffers) and
-  cannot slow anyone else; reading resumes once the buffer is below half of it.
-* A client's EOF stops reading; the connection closes once everything it sent
-  has been echoed.
-* ``EMFILE``/``ENFILE`` from ``accept`` turns the listener off for 0.1 s instead
-  of spinning on a listener that stays readable.
-* SIGINT and SIGTERM call ``loopexit()`` through signal events; the program then
-  closes every connection and exits 0.
+* Back-pressure: when a client's output holds ``MAX_BUFFERED`` (1 MiB) the
+  server stops reading from that client, and a write low watermark of half that
+  resumes reading from the write callback — a client that sends but never reads
+  costs a bounded amount of memory and slows nobody else.
+* A client's EOF stops reading; what it sent is still echoed, then the
+  connection closes (the write callback frees it once the output is empty).
+* Errors (a reset peer) free the connection; the others lose nothing.
+* ``EMFILE``/``ENFILE`` while accepting: the Listener reports it (printed on
+  stderr as "pausing") and backs off instead of spinning.
+* SIGINT and SIGTERM call ``loopexit()``; every connection is then freed and the
+  program exits 0.
 
-The port defaults to 9876 (9995 is hello-world's, as in libevent's sample).
-``--port 0`` binds an ephemeral port. The first line on stdout is always
-``Listening on HOST:PORT``, with the port actually bound.
+The port defaults to 9876 (9995 is hello-world's). ``--port 0`` binds an
+ephemeral port. The first line on stdout is always ``Listening on HOST:PORT``.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import signal
 import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from levent import EV_PERSIST, EV_READ, EV_TIMEOUT, EV_WRITE, Event, EventBase
+from levent import (
+    BEV_EVENT_EOF,
+    BEV_EVENT_ERROR,
+    BEV_OPT_CLOSE_ON_FREE,
+    EV_READ,
+    EV_WRITE,
+    LEV_OPT_CLOSE_ON_FREE,
+    LEV_OPT_REUSEABLE,
+    BufferEvent,
+    Event,
+    EventBase,
+    Listener,
+)
 from levent.samples import Sample
-from levent.util import make_listen_socket_reuseable, make_socket_nonblocking
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9876
 MAX_BUFFERED = 1 << 20  # stop reading from a client with this much not yet echoed
-RESUME_BELOW = MAX_BUFFERED // 2  # ... and start again below this
-READ_SIZE = 64 * 1024  # one recv_into per readable event, at most this much
-ACCEPT_BATCH = 64  # connections accepted per readable event on the listener
-ACCEPT_BACKOFF = 0.1  # seconds the listener rests after EMFILE / ENFILE
-
-# One receive buffer for every connection: data is copied out of it only when
-# the kernel does not take the whole echo at once.
-_scratch = memoryview(bytearray(READ_SIZE))
+RESUME_BELOW = MAX_BUFFERED // 2  # ... and start again at or below this
 
 
-class FdState:
-    """One client connection: its socket, its two events and what is left to echo.
+class EchoServer:
+    """The listener and the live connections (so that shutdown can free them all)."""
 
-    ``buffer`` is a ``bytearray``: appending is amortised O(1) and so is
-    ``del buffer[:n]`` after a partial send (CPython moves the start of a
-    bytearray instead of shifting the bytes). Its size never exceeds
-    ``MAX_BUFFERED``.
-    """
+    __slots__ = ("base", "connections", "draining", "listener")
 
-    __slots__ = ("buffer", "eof", "read_event", "server", "sock", "write_event")
-
-    def __init__(self, server: Server, sock: socket.socket) -> None:
-        self.server = server
-        self.sock = sock
-        self.buffer = bytearray()
-        self.eof = False
-        self.read_event = Event(server.base, sock, EV_READ | EV_PERSIST, do_read, self)
-        self.write_event = Event(server.base, sock, EV_WRITE | EV_PERSIST, do_write, self)
-
-    def __repr__(self) -> str:
-        return f"<FdState fd={self.sock.fileno()} buffered={len(self.buffer)} eof={self.eof}>"
-
-
-class Server:
-    """The listening socket, its event and the live connections."""
-
-    __slots__ = ("base", "connections", "listener", "listener_event")
-
-    def __init__(self, base: EventBase, listener: socket.socket) -> None:
+    def __init__(self, base: EventBase, listener: Listener) -> None:
         self.base = base
         self.listener = listener
-        self.connections: set[FdState] = set()
-        self.listener_event = Event(base, listener, EV_READ | EV_PERSIST, do_accept, self)
+        self.connections: set[BufferEvent] = set()
+        #: Connections whose client sent EOF: they close once their output is empty.
+        self.draining: set[BufferEvent] = set()
+
+    def close(self, bev: BufferEvent) -> None:
+        """Forget and free one connection."""
+        self.connections.discard(bev)
+        self.draining.discard(bev)
+        bev.free()
 
 
-def alloc_fd_state(server: Server, sock: socket.socket) -> FdState:
-    """A new connection's state, registered with the server."""
-    state = FdState(server, sock)
-    server.connections.add(state)
-    return state
+def echo_read_cb(bev: BufferEvent, server: EchoServer) -> None:
+    """Move everything that arrived to the output; stop reading if the client lags."""
+    output = bev.output
+    output.add_buffer(bev.input)
+    if len(output) >= MAX_BUFFERED:
+        # Resume from the write callback once half of it has gone out. The write
+        # callback is set only now, so the common path pays no call per message.
+        bev.disable(EV_READ)
+        bev.setwatermark(EV_WRITE, RESUME_BELOW, 0)
+        bev.setcb(echo_read_cb, resume_read_cb, echo_event_cb, server)
 
 
-def free_fd_state(state: FdState) -> None:
-    """Forget a connection: delete its events *before* closing its fd."""
-    state.read_event.free()
-    state.write_event.free()
-    state.sock.close()
-    state.server.connections.discard(state)
+def resume_read_cb(bev: BufferEvent, server: EchoServer) -> None:
+    """The lagging client caught up: read from it again."""
+    bev.setwatermark(EV_WRITE, 0, 0)
+    bev.setcb(echo_read_cb, None, echo_event_cb, server)
+    bev.enable(EV_READ)
 
 
-def do_read(fd: int, events: int, arg: Any) -> None:
-    """The client sent something (or closed): echo it, buffering what the kernel refuses."""
-    state: FdState = arg
-    sock = state.sock
-    room = MAX_BUFFERED - len(state.buffer)
-    if room <= 0:  # cannot happen (reading stops at the bound), but recv of 0 bytes
-        state.read_event.delete()  # would return b"" and look like EOF
-        return
-    try:
-        n = sock.recv_into(_scratch, min(room, READ_SIZE))
-    except (BlockingIOError, InterruptedError):
-        return
-    except OSError:  # ECONNRESET and friends: a dropped peer, not a bug
-        free_fd_state(state)
-        return
-
-    if n == 0:
-        state.eof = True
-        state.read_event.delete()
-        if not state.buffer:
-            free_fd_state(state)
-        return  # else do_write closes the connection once the buffer drains
-
-    data = _scratch[:n]
-    if state.buffer:
-        state.buffer += data  # EV_WRITE is already armed
-    else:
-        try:
-            sent = sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            free_fd_state(state)
-            return
-        if sent < n:
-            state.buffer += data[sent:]
-            state.write_event.add()
-
-    if len(state.buffer) >= MAX_BUFFERED:
-        state.read_event.delete()  # a slow reader: stop reading until it catches up
+def close_when_flushed_cb(bev: BufferEvent, server: EchoServer) -> None:
+    """After the client's EOF: everything it sent went back, so close."""
+    if not len(bev.output):
+        server.close(bev)
 
 
-def do_write(fd: int, events: int, arg: Any) -> None:
-    """The socket can take more: send what is buffered, then disarm or resume reading."""
-    state: FdState = arg
-    try:
-        sent = state.sock.send(state.buffer)
-    except (BlockingIOError, InterruptedError):
-        return
-    except OSError:
-        free_fd_state(state)
-        return
-    del state.buffer[:sent]
-
-    if not state.buffer:
-        state.write_event.delete()
-        if state.eof:
-            free_fd_state(state)
-            return
-    if not state.eof and len(state.buffer) < RESUME_BELOW and not state.read_event.pending(EV_READ):
-        state.read_event.add()
+def echo_event_cb(bev: BufferEvent, events: int, server: EchoServer) -> None:
+    """EOF: finish echoing, then close. An error (reset peer): close at once."""
+    if events & BEV_EVENT_ERROR or not len(bev.output):
+        server.close(bev)
+    elif events & BEV_EVENT_EOF:
+        server.draining.add(bev)
+        bev.setwatermark(EV_WRITE, 0, 0)
+        bev.setcb(None, close_when_flushed_cb, echo_event_cb, server)
 
 
-def do_accept(listener: int, event: int, arg: Any) -> None:
-    """The listener is readable: accept up to ``ACCEPT_BATCH`` connections."""
-    server: Server = arg
-    for _ in range(ACCEPT_BATCH):
-        try:
-            sock, _addr = server.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                print(f"accept: {exc.strerror}; pausing for {ACCEPT_BACKOFF} s", file=sys.stderr)
-                server.listener_event.delete()
-                server.base.once(-1, EV_TIMEOUT, resume_accept, server, ACCEPT_BACKOFF)
-                return
-            continue  # ECONNABORTED and the like: that client is gone, try the next
-        make_socket_nonblocking(sock)
-        state = alloc_fd_state(server, sock)
-        try:
-            state.read_event.add()
-        except (OSError, ValueError) as exc:  # e.g. fd beyond FD_SETSIZE with select
-            print(f"cannot watch the new connection: {exc}", file=sys.stderr)
-            free_fd_state(state)
+def accept_conn_cb(
+    listener: Listener, sock: socket.socket, address: Any, server: EchoServer
+) -> None:
+    """A new client: a bufferevent that echoes."""
+    bev = BufferEvent.socket(server.base, sock, BEV_OPT_CLOSE_ON_FREE)
+    bev.setcb(echo_read_cb, None, echo_event_cb, server)
+    bev.enable(EV_READ | EV_WRITE)
+    server.connections.add(bev)
 
 
-def resume_accept(fd: int, event: int, arg: Any) -> None:
-    """The back-off after EMFILE is over: listen again."""
-    server: Server = arg
-    server.listener_event.add()
+def accept_error_cb(listener: Listener, server: EchoServer) -> None:
+    """accept() failed: out of fds pauses the listener (it backs off by itself)."""
+    err = listener.error
+    reason = err.strerror if err is not None else "unknown error"
+    print(f"accept: {reason}; pausing", file=sys.stderr, flush=True)
 
 
-def signal_cb(fd: int, event: int, arg: Any) -> None:
+def signal_cb(fd: int, event: int, base: EventBase) -> None:
     """SIGINT or SIGTERM: finish this loop pass, then exit cleanly."""
-    base: EventBase = arg
     print(f"Caught signal {fd}; exiting cleanly.", flush=True)
     base.loopexit()
-
-
-def make_listener(host: str, port: int) -> socket.socket:
-    """A non-blocking, reusable listening socket bound to ``host:port``."""
-    family, type_, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    listener = socket.socket(family, type_, proto)
-    try:
-        make_socket_nonblocking(listener)
-        make_listen_socket_reuseable(listener)
-        listener.bind(address)
-        listener.listen(socket.SOMAXCONN)
-    except BaseException:
-        listener.close()
-        raise
-    return listener
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -234,35 +142,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Listen, serve until SIGINT/SIGTERM, close everything."""
+    """Listen, serve until SIGINT/SIGTERM, free everything."""
     if not 0 <= args.port <= 65535:
         print(f"echo-server: port out of range: {args.port}", file=sys.stderr)
         return 2
-    try:
-        listener = make_listener(args.host, args.port)
-    except OSError as exc:
-        print(f"echo-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-
-    with EventBase() as base, listener:
-        server = Server(base, listener)
-        server.listener_event.add()
+    with EventBase() as base:
+        try:
+            listener = Listener(
+                base,
+                None,
+                None,
+                LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
+                socket.SOMAXCONN,
+                address=(args.host, args.port),
+            )
+        except (OSError, ValueError) as exc:
+            print(f"echo-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        server = EchoServer(base, listener)
+        listener.set_cb(accept_conn_cb, server)
+        listener.set_error_cb(accept_error_cb)
         signals = [
             Event.signal(base, signal.SIGINT, signal_cb, base),
             Event.signal(base, signal.SIGTERM, signal_cb, base),
         ]
         for ev in signals:
             ev.add()
-
-        host, port = listener.getsockname()[:2]
+        host, port = listener.socket.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(f"Listening on {shown}:{port}", flush=True)
 
         base.dispatch()
 
-        for state in list(server.connections):
-            free_fd_state(state)
-        server.listener_event.free()
+        for bev in list(server.connections):
+            server.close(bev)
+        listener.free()
         for ev in signals:
             ev.free()
     return 0
@@ -270,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
 SAMPLE = Sample(
     name="echo-server",
-    summary="a TCP echo server on raw events, with back-pressure (the main job for now)",
+    summary="a TCP echo server on a Listener and BufferEvents (tutorial 10.3)",
     add_arguments=add_arguments,
     run=run,
     description=__doc__ or "",
