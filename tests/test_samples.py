@@ -588,3 +588,25 @@ def test_hello_world_runs_as_its_own_module(start: type[Sample]) -> None:
     assert sample.out.readline().startswith("Listening on 127.0.0.1:")
     sample.kill(signal.SIGINT)
     assert sample.wait() == 0
+
+
+def test_given_5000_concurrent_connections_echo_server_echoes_every_byte(
+    start: type[Sample],
+) -> None:
+    """Issue 4: 5,000 clients at once through the BufferEvent echo server, none loses a byte."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 11_000:
+        pytest.skip(f"needs 11,000 fds for 5,000 connections; the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 11_000), hard))
+    try:
+        sample, port = _start_echo(start, "echo-server")
+        clients = [EchoClient(port, os.urandom(1024)) for _ in range(5000)]
+        try:
+            run_clients(clients, timeout=50)
+        finally:
+            for client in clients:
+                client.sock.close()
+        sample.kill(signal.SIGTERM)
+        assert sample.wait() == 0
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
