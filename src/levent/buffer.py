@@ -1880,6 +1880,17 @@ class Evbuffer:
                     if sent > 0:
                         self._drain(sent)
                     return sent
+        if not first.lazy and first.end - first.off >= n:
+            # One chunk covers it: a plain write, no iovec list.
+            buf = first.buf
+            off = first.off
+            if off == 0 and n == len(buf):
+                written = os.write(fd, buf)
+            else:
+                written = os.write(fd, memoryview(buf)[off : off + n])
+            if written > 0:
+                self._drain(written)
+            return written
         vecs: list[memoryview] = []
         left = n
         nch = len(chunks)
