@@ -35,6 +35,9 @@ COMPILED_MODULES = [
     "src/levent/bufferevent/core.py",
     "src/levent/bufferevent/sock.py",
     "src/levent/bufferevent/pair.py",
+    "src/levent/bufferevent/filter.py",
+    "src/levent/bufferevent/ssl.py",
+    "src/levent/bufferevent/ratelim.py",
 ]
 
 _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .event import Deferred
 
 __all__ = [
+    "ChangeHook",
     "Evbuffer",
     "EvbufferCallback",
     "EvbufferCbEntry",
@@ -153,6 +154,12 @@ def _check_style(style: object) -> int:
     if s < 0 or s > 4:
         raise ValueError(f"unknown EVBUFFER_EOL style {s}")
     return s
+
+
+class ChangeHook(Protocol):
+    """What ``Evbuffer.set_change_hook`` calls: the owner of the buffer (a BufferEvent)."""
+
+    def _buffer_changed(self, buf: Evbuffer, n_added: int, n_deleted: int) -> None: ...
 
 
 class _LockLike(Protocol):
@@ -395,6 +402,11 @@ class EvbufferPtr:
         return f"EvbufferPtr(pos={self.pos})"
 
 
+# Never mutated: the "no callbacks" / "no reservation" state of every Evbuffer.
+_NO_CBS: Final[list[EvbufferCbEntry]] = []
+_NO_RESV: Final[list[memoryview]] = []
+
+
 class Evbuffer:
     """A byte queue: append at the back, consume at the front (``struct evbuffer``).
 
@@ -414,6 +426,7 @@ class Evbuffer:
         "_freeze_front",
         "_front_ver",
         "_head",
+        "_hook",
         "_len",
         "_lock",
         "_max_read",
@@ -426,6 +439,7 @@ class Evbuffer:
         "_scan_pos",
         "_scan_style",
         "_spare",
+        "_watched",
     )
 
     def __init__(self) -> None:
@@ -434,7 +448,12 @@ class Evbuffer:
         self._len = 0
         self._n_add = 0
         self._n_del = 0
-        self._cbs: list[EvbufferCbEntry] = []
+        # Shared empty lists until first use: most buffers never get a callback
+        # or a reservation, and a list per buffer is memory per connection.
+        self._cbs: list[EvbufferCbEntry] = _NO_CBS
+        # An owner's change hook (a BufferEvent's), and "a hook or callbacks exist".
+        self._hook: ChangeHook | None = None
+        self._watched = False
         self._deferred: Deferred | None = None
         self._freeze_front = False
         self._freeze_back = False
@@ -444,7 +463,7 @@ class Evbuffer:
         self._front_ver = 0
         self._back_ver = 0
         self._spare: _Chunk | None = None  # writable chunk waiting outside the chain
-        self._resv: list[memoryview] = []
+        self._resv: list[memoryview] = _NO_RESV
         self._resv_ver = -1
         # readln cursor: no EOL of style _scan_style in [0, _scan_pos);
         # _scan_pos lies in chunk _scan_idx, which starts at _scan_base.
@@ -529,7 +548,7 @@ class Evbuffer:
 
     def _invoke(self) -> None:
         """libevent's evbuffer_invoke_callbacks_: now, or from the loop when deferred."""
-        if not self._cbs:
+        if not self._watched:
             self._n_add = 0
             self._n_del = 0
             return
@@ -540,17 +559,18 @@ class Evbuffer:
         self._run_callbacks()
 
     def _run_callbacks(self) -> None:
-        cbs = self._cbs
-        if not cbs:
-            self._n_add = 0
-            self._n_del = 0
-            return
         n_add = self._n_add
         n_del = self._n_del
         if n_add == 0 and n_del == 0:
             return
         self._n_add = 0
         self._n_del = 0
+        hook = self._hook
+        if hook is not None:
+            hook._buffer_changed(self, n_add, n_del)
+        cbs = self._cbs
+        if not cbs:
+            return
         new_size = self._len
         info = EvbufferCbInfo(new_size + n_del - n_add, n_add, n_del)
         for entry in tuple(cbs):
@@ -788,11 +808,11 @@ class Evbuffer:
             self._head = i
         self._len -= n
         self._front_changed()
-        if self._cbs:
+        if self._watched:
             self._n_del += n
         if dropped is not None:
             self._release(dropped)
-        if self._cbs:
+        if self._watched:
             self._invoke()
 
     def _compact(self, c: _Chunk) -> None:
@@ -854,7 +874,7 @@ class Evbuffer:
         if self._freeze_back:
             self._check_back()
         n = self._add_data(data)
-        if n and self._cbs:
+        if n and self._watched:
             self._n_add += n
             self._invoke()
 
@@ -963,7 +983,7 @@ class Evbuffer:
         c.ref = ref
         self._append_chunk(c)
         self._back_ver += 1
-        if self._cbs:
+        if self._watched:
             self._n_add += length
             self._invoke()
 
@@ -998,9 +1018,9 @@ class Evbuffer:
             self._chunks.extend(moved)
         self._len += n
         self._back_ver += 1
-        if src._cbs:
+        if src._watched:
             src._n_del += n
-        if self._cbs:
+        if self._watched:
             self._n_add += n
         src._invoke()
         self._invoke()
@@ -1029,7 +1049,7 @@ class Evbuffer:
             self._chunks.insert(0, c)
         self._len += n
         self._front_changed()
-        if self._cbs:
+        if self._watched:
             self._n_add += n
             self._invoke()
 
@@ -1059,9 +1079,9 @@ class Evbuffer:
         self._head = 0
         self._len += n
         self._front_changed()
-        if src._cbs:
+        if src._watched:
             src._n_del += n
-        if self._cbs:
+        if self._watched:
             self._n_add += n
         src._invoke()
         self._invoke()
@@ -1103,7 +1123,7 @@ class Evbuffer:
         self._len += n
         self._back_ver += 1
         src._back_ver += 1
-        if self._cbs:
+        if self._watched:
             self._n_add += n
             self._invoke()
 
@@ -1154,7 +1174,7 @@ class Evbuffer:
             self._data(c)
         self._append_chunk(c)
         self._back_ver += 1
-        if self._cbs:
+        if self._watched:
             self._n_add += length
             self._invoke()
 
@@ -1234,12 +1254,12 @@ class Evbuffer:
                 self._chunks.append(spare)
                 t = spare
             added += n
-        self._resv = []
+        self._resv = _NO_RESV
         self._resv_ver = -1
         if added:
             self._len += added
             self._back_ver += 1
-            if self._cbs:
+            if self._watched:
                 self._n_add += added
                 self._invoke()
 
@@ -1354,9 +1374,9 @@ class Evbuffer:
         self._front_changed()
         dst._len += n
         dst._back_ver += 1
-        if dst._cbs:
+        if dst._watched:
             dst._n_add += n
-        if self._cbs:
+        if self._watched:
             self._n_del += n
         dst._invoke()
         self._invoke()
@@ -1705,7 +1725,7 @@ class Evbuffer:
         total = self._len
         if total == 0:
             return None
-        if self._scan_style != style and not self._cbs:
+        if self._scan_style != style and not self._watched:
             # Fast path: nobody watches the buffer and the line ends inside the
             # first chunk, the common case for a protocol parser.
             c = self._chunks[self._head]
@@ -1835,7 +1855,7 @@ class Evbuffer:
                 self._chunks.append(spare)
         self._len += n
         self._back_ver += 1
-        if self._cbs:
+        if self._watched:
             self._n_add += n
             self._invoke()
         return n
@@ -1917,7 +1937,10 @@ class Evbuffer:
         if not callable(cb):
             raise TypeError("cb must be callable")
         entry = EvbufferCbEntry(cb, arg, False)
+        if self._cbs is _NO_CBS:
+            self._cbs = []
         self._cbs.insert(0, entry)
+        self._watched = True
         return entry
 
     def remove_cb_entry(self, entry: EvbufferCbEntry) -> None:
@@ -1927,6 +1950,7 @@ class Evbuffer:
         except ValueError:
             raise ValueError("that callback entry is not registered on this buffer") from None
         entry.removed = True
+        self._watched = bool(self._cbs) or self._hook is not None
 
     def remove_cb(self, cb: EvbufferCallback, arg: Any = None) -> None:
         """``evbuffer_remove_cb``: remove the first entry with this cb and arg (``ValueError``)."""
@@ -1950,9 +1974,19 @@ class Evbuffer:
         """Legacy ``evbuffer_setcb``: all callbacks become ``cb(buf, old_len, new_len, arg)``."""
         for entry in self._cbs:
             entry.removed = True
-        self._cbs = []
+        self._cbs = _NO_CBS
         if cb is not None:
-            self._cbs.append(EvbufferCbEntry(cb, arg, True))
+            self._cbs = [EvbufferCbEntry(cb, arg, True)]
+        self._watched = bool(self._cbs) or self._hook is not None
+
+    def set_change_hook(self, hook: ChangeHook | None) -> None:
+        """Tell ``hook._buffer_changed(buf, n_added, n_deleted)`` of every change (levent only).
+
+        The cheap, single-owner form of ``add_cb`` that a BufferEvent uses on
+        its own buffers: no entry, no info object; it runs before the callbacks.
+        """
+        self._hook = hook
+        self._watched = bool(self._cbs) or hook is not None
 
     def defer_callbacks(self, base: EventBase) -> None:
         """``evbuffer_defer_callbacks``: run callbacks from base's loop, changes accumulated."""
@@ -2029,7 +2063,9 @@ class Evbuffer:
             deferred.cancel()
         for entry in self._cbs:
             entry.removed = True
-        self._cbs = []
+        self._cbs = _NO_CBS
+        self._hook = None
+        self._watched = False
         chunks = self._chunks
         dropped = [
             chunks[k]
@@ -2042,7 +2078,7 @@ class Evbuffer:
         self._n_add = 0
         self._n_del = 0
         self._spare = None
-        self._resv = []
+        self._resv = _NO_RESV
         self._front_changed()
         self._back_ver += 1
         if dropped:

@@ -1,7 +1,9 @@
 """BufferEvents: buffered I/O with callbacks and watermarks (libevent's ``bufferevent``).
 
 ``core`` holds what every kind shares; ``sock`` is the socket bufferevent;
-``pair`` joins two bufferevents without the kernel. Built on ``Event`` and
+``pair`` joins two bufferevents without the kernel; ``filter`` transforms
+another bufferevent's data (``zlib_filter`` is the worked example); ``ssl`` is
+TLS on the stdlib's MemoryBIO; ``ratelim`` holds the token buckets. Built on ``Event`` and
 ``Evbuffer`` only (DESIGN.md §2).
 """
 
@@ -33,8 +35,21 @@ from .constants import (
     BEV_TRIG_IGNORE_WATERMARKS,
 )
 from .core import BufferEvent, DataCallback, EventCallback
+from .filter import FilterBufferEvent, FilterCallback, FreeContextCallback
 from .pair import PairBufferEvent
+from .ratelim import EV_RATE_LIMIT_MAX, RateLimitConfig, RateLimitGroup
 from .sock import SocketBufferEvent
+from .ssl import (
+    BUFFEREVENT_SSL_ACCEPTING,
+    BUFFEREVENT_SSL_BATCH_WRITE,
+    BUFFEREVENT_SSL_CONNECTING,
+    BUFFEREVENT_SSL_DIRTY_SHUTDOWN,
+    BUFFEREVENT_SSL_FLAG,
+    BUFFEREVENT_SSL_OPEN,
+    BUFFEREVENT_SSL_STATE,
+    SslBufferEvent,
+)
+from .zlib_filter import ZlibCompressor, ZlibDecompressor, zlib_filter
 
 __all__ = [
     "BEV_ERROR",
@@ -60,9 +75,26 @@ __all__ = [
     "BEV_TRIG",
     "BEV_TRIG_DEFER_CALLBACKS",
     "BEV_TRIG_IGNORE_WATERMARKS",
+    "BUFFEREVENT_SSL_ACCEPTING",
+    "BUFFEREVENT_SSL_BATCH_WRITE",
+    "BUFFEREVENT_SSL_CONNECTING",
+    "BUFFEREVENT_SSL_DIRTY_SHUTDOWN",
+    "BUFFEREVENT_SSL_FLAG",
+    "BUFFEREVENT_SSL_OPEN",
+    "BUFFEREVENT_SSL_STATE",
     "BufferEvent",
     "DataCallback",
+    "EV_RATE_LIMIT_MAX",
     "EventCallback",
+    "FilterBufferEvent",
+    "FilterCallback",
+    "FreeContextCallback",
     "PairBufferEvent",
+    "RateLimitConfig",
+    "RateLimitGroup",
     "SocketBufferEvent",
+    "SslBufferEvent",
+    "ZlibCompressor",
+    "ZlibDecompressor",
+    "zlib_filter",
 ]

@@ -13,7 +13,8 @@ A BufferEvent is two Evbuffers (``input``, ``output``), three user callbacks
   from inside the I/O code; event flags accumulate, and one deferred run calls
   CONNECTED first, then read, then write, then the other event flags.
 
-Kinds (socket, pair, filter, TLS) are subclasses; they override the ``_on_*``
+Kinds (socket, pair, filter, TLS) are subclasses (``sock``, ``pair``,
+``filter``, ``ssl``); rate limits live in ``ratelim``; they override the ``_on_*``
 hooks below to start and stop their I/O. ``suspend`` reasons (watermark,
 connect in progress, rate limit …) are bits, so that several can hold a
 direction off at once and it resumes only when the last one is lifted.
@@ -23,14 +24,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..base import EventBase
-from ..buffer import Evbuffer, EvbufferCbInfo
+from ..buffer import Evbuffer
 from ..constants import EV
 from ..errors import BufferFrozenError, EventStateError
 from ..event import Deferred
 from .constants import BEV_EVENT, BEV_OPT, BEV_TRIG
+
+if TYPE_CHECKING:
+    import ssl
+
+    from .ratelim import RateLimitConfig, RateLimitGroup
+    from .ssl import SslBufferEvent
 
 __all__ = ["BufferEvent", "DataCallback", "EventCallback", "RateLimiter"]
 
@@ -50,6 +57,8 @@ class RateLimiter(Protocol):
     def consumed_read(self, bev: BufferEvent, n: int) -> None: ...
 
     def consumed_written(self, bev: BufferEvent, n: int) -> None: ...
+
+    def release(self, bev: BufferEvent) -> None: ...
 
 
 DataCallback = Callable[["BufferEvent", Any], object]
@@ -94,12 +103,12 @@ class BufferEvent:
         "_eventcb_pending",
         "_freed",
         "_input",
-        "_input_wm_entry",
         "_lock",
         "_max_single_read",
         "_max_single_write",
         "_options",
         "_output",
+        "_priority",
         "_rate",
         "_read_suspended",
         "_readcb",
@@ -147,8 +156,10 @@ class BufferEvent:
         self._readcb_pending = False
         self._writecb_pending = False
         self._eventcb_pending = 0
-        self._deferred = Deferred(base, self._run_deferred)
-        self._input_wm_entry: Any = None
+        # The deferred-callback runner and the priority it (and a kind's events)
+        # use; created on the first deferred callback (memory per connection).
+        self._deferred: Deferred | None = None
+        self._priority = base._npriorities // 2
         #: The rate limit in force (levent.bufferevent.ratelim), or None.
         self._rate: RateLimiter | None = None
         self._refcnt = 1
@@ -156,7 +167,9 @@ class BufferEvent:
         self._lock: threading.RLock | None = (
             threading.RLock() if options & BEV_OPT.THREADSAFE else None
         )
-        self._output.add_cb(self._on_output_changed)
+        # Both buffers report their changes straight to us (Evbuffer.set_change_hook).
+        self._input.set_change_hook(self)
+        self._output.set_change_hook(self)
 
     # -- the constructors, per kind ------------------------------------------------
 
@@ -176,6 +189,55 @@ class BufferEvent:
         from .pair import PairBufferEvent
 
         return PairBufferEvent.new_pair(base, options)
+
+    @classmethod
+    def filter(
+        cls,
+        underlying: BufferEvent,
+        input_filter: Callable[[Evbuffer, Evbuffer, int, int, Any], object] | None,
+        output_filter: Callable[[Evbuffer, Evbuffer, int, int, Any], object] | None,
+        options: int = 0,
+        free_context: Callable[[Any], object] | None = None,
+        context: Any = None,
+    ) -> BufferEvent:
+        """A bufferevent that filters ``underlying`` (``bufferevent_filter_new``)."""
+        from .filter import FilterBufferEvent
+
+        return FilterBufferEvent(
+            underlying, input_filter, output_filter, options, free_context, context
+        )
+
+    @classmethod
+    def ssl_socket(
+        cls,
+        base: EventBase,
+        sock: object,
+        ssl_context: ssl.SSLContext,
+        state: int,
+        options: int = 0,
+        server_hostname: str | None = None,
+    ) -> SslBufferEvent:
+        """TLS over a socket (``bufferevent_openssl_socket_new``)."""
+        from .ssl import SslBufferEvent
+
+        return SslBufferEvent.ssl_socket(base, sock, ssl_context, state, options, server_hostname)
+
+    @classmethod
+    def ssl_filter(
+        cls,
+        base: EventBase,
+        underlying: BufferEvent,
+        ssl_context: ssl.SSLContext,
+        state: int,
+        options: int = 0,
+        server_hostname: str | None = None,
+    ) -> SslBufferEvent:
+        """TLS over another bufferevent (``bufferevent_openssl_filter_new``)."""
+        from .ssl import SslBufferEvent
+
+        return SslBufferEvent.ssl_filter(
+            base, underlying, ssl_context, state, options, server_hostname
+        )
 
     # -- accessors -----------------------------------------------------------------
 
@@ -380,21 +442,18 @@ class BufferEvent:
 
     def _apply_read_high(self) -> None:
         high = self._wm_read_high
-        entry = self._input_wm_entry
-        if high:
-            if entry is None:
-                self._input_wm_entry = self._input.add_cb(self._on_input_changed)
-            if len(self._input) >= high:
-                self.suspend_read(SUSPEND_WM)
-            else:
-                self.unsuspend_read(SUSPEND_WM)
+        if high and len(self._input) >= high:
+            self.suspend_read(SUSPEND_WM)
         else:
-            if entry is not None:
-                self._input.remove_cb_entry(entry)
-                self._input_wm_entry = None
             self.unsuspend_read(SUSPEND_WM)
 
-    def _on_input_changed(self, buf: Evbuffer, info: EvbufferCbInfo, arg: Any) -> None:
+    def _buffer_changed(self, buf: Evbuffer, n_added: int, n_deleted: int) -> None:
+        """Either buffer changed (its change hook): the rules that follow from it."""
+        if buf is self._output:
+            # Data to send: a kind that writes starts moving it (libevent's outbuf_cb).
+            if n_added and self._enabled & _WRITE and not self._write_suspended and not self._freed:
+                self._output_added()
+            return
         # libevent's bufferevent_inbuf_wm_cb: the high watermark holds reading off
         # exactly while the input is at or above it, whoever changed the input.
         high = self._wm_read_high
@@ -405,15 +464,6 @@ class BufferEvent:
                 self.suspend_read(SUSPEND_WM)
         elif self._read_suspended & SUSPEND_WM:
             self.unsuspend_read(SUSPEND_WM)
-
-    def _on_output_changed(self, buf: Evbuffer, info: EvbufferCbInfo, arg: Any) -> None:
-        if (
-            info.n_added
-            and self._enabled & _WRITE
-            and not self._write_suspended
-            and not self._freed
-        ):
-            self._output_added()
 
     def set_timeouts(self, timeout_read: float | None, timeout_write: float | None) -> None:
         """Per-direction inactivity timeouts; None or 0: none (``bufferevent_set_timeouts``)."""
@@ -443,24 +493,84 @@ class BufferEvent:
         rate = self._rate
         if rate is None:
             return self._max_single_read
-        return max(0, min(self._max_single_read, rate.max_to_read(self)))
+        return max(0, rate.max_to_read(self))
 
     def get_max_to_write(self) -> int:
         """What the next write may send, rate limits included (``bufferevent_get_max_to_write``)."""
         rate = self._rate
         if rate is None:
             return self._max_single_write
-        return max(0, min(self._max_single_write, rate.max_to_write(self)))
+        return max(0, rate.max_to_write(self))
+
+    # -- rate limiting (bufferevent_ratelim.c; the logic lives in .ratelim) -----------
+
+    def set_rate_limit(self, cfg: RateLimitConfig | None) -> None:
+        """``bufferevent_set_rate_limit``: a per-bev token bucket; None removes it."""
+        from . import ratelim
+
+        ratelim.set_rate_limit(self, cfg)
+
+    def get_read_limit(self) -> int:
+        """``bufferevent_get_read_limit``: per-bev read tokens, or EV_SSIZE_MAX."""
+        from . import ratelim
+
+        return ratelim.get_read_limit(self)
+
+    def get_write_limit(self) -> int:
+        """``bufferevent_get_write_limit``: per-bev write tokens, or EV_SSIZE_MAX."""
+        from . import ratelim
+
+        return ratelim.get_write_limit(self)
+
+    def get_token_bucket_cfg(self) -> RateLimitConfig | None:
+        """``bufferevent_get_token_bucket_cfg``."""
+        from . import ratelim
+
+        return ratelim.get_token_bucket_cfg(self)
+
+    def decrement_read_limit(self, n: int) -> None:
+        """``bufferevent_decrement_read_limit``; a negative n refills."""
+        from . import ratelim
+
+        ratelim.decrement_read_limit(self, n)
+
+    def decrement_write_limit(self, n: int) -> None:
+        """``bufferevent_decrement_write_limit``; a negative n refills."""
+        from . import ratelim
+
+        ratelim.decrement_write_limit(self, n)
+
+    def add_to_rate_limit_group(self, group: RateLimitGroup | None) -> None:
+        """``bufferevent_add_to_rate_limit_group`` (None: leave the group)."""
+        from . import ratelim
+
+        ratelim.add_to_rate_limit_group(self, group)
+
+    def remove_from_rate_limit_group(self) -> None:
+        """``bufferevent_remove_from_rate_limit_group``."""
+        from . import ratelim
+
+        ratelim.remove_from_rate_limit_group(self)
 
     def priority_set(self, priority: int) -> None:
         """Priority of the internal events (``bufferevent_priority_set``)."""
         if not isinstance(priority, int) or not 0 <= priority < self._base.get_npriorities():
             raise ValueError(f"priority {priority!r} out of range")
-        self._deferred.set_priority(priority)
+        self._priority = priority
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.set_priority(priority)
 
     def get_priority(self) -> int:
         """``bufferevent_get_priority``."""
-        return self._deferred._priority
+        return self._priority
+
+    def _schedule_callbacks(self) -> None:
+        deferred = self._deferred
+        if deferred is None:
+            deferred = Deferred(self._base, self._run_deferred, self._priority)
+            self._deferred = deferred
+        deferred.schedule()
 
     def flush(self, iotype: int, mode: int) -> int:
         """Push data through filters or pairs (``bufferevent_flush``): -1, 0 or 1."""
@@ -496,7 +606,7 @@ class BufferEvent:
             return
         if (self._options | options) & _DEFER:
             self._readcb_pending = True
-            self._deferred.schedule()
+            self._schedule_callbacks()
             return
         self._readcb(self, self._cbarg)
 
@@ -507,7 +617,7 @@ class BufferEvent:
             return
         if (self._options | options) & _DEFER:
             self._writecb_pending = True
-            self._deferred.schedule()
+            self._schedule_callbacks()
             return
         self._writecb(self, self._cbarg)
 
@@ -516,7 +626,7 @@ class BufferEvent:
             return
         if (self._options | options) & _DEFER:
             self._eventcb_pending |= what
-            self._deferred.schedule()
+            self._schedule_callbacks()
             return
         self._eventcb(self, what, self._cbarg)
 
@@ -572,7 +682,12 @@ class BufferEvent:
         self._refcnt -= 1
         if self._refcnt > 0:
             return 0
-        self._deferred.cancel()
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.cancel()
+        rate = self._rate
+        if rate is not None:
+            rate.release(self)  # leave the group, free the refill timer
         self._destruct()
         return 1
 

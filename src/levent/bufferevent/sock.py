@@ -109,9 +109,10 @@ class SocketBufferEvent(BufferEvent):
         #: ``socket.EAI_*`` code of the last failed hostname lookup (``get_dns_error``).
         self.dns_error = 0
         self._resolved: Deferred | None = None
-        self._flush_deferred = Deferred(base, self._flush_output)
+        # Created on first use: an idle connection needs neither (memory per connection).
+        self._flush_deferred: Deferred | None = None
+        self._ev_write: Event | None = None
         self._ev_read = Event(base, -1, _EV_READ_PERSIST, self._on_readable)
-        self._ev_write = Event(base, -1, _EV_WRITE_PERSIST, self._on_writable)
         self._input.freeze(False)  # users may not append to the input...
         self._output.freeze(True)  # ...nor drain the output (as libevent)
         if sock is not None:
@@ -142,19 +143,50 @@ class SocketBufferEvent(BufferEvent):
     def _rearm_events(self) -> None:
         """Point both events at the current fd, keeping what was pending."""
         reading = self._ev_read.pending(_READ) != 0
-        writing = self._ev_write.pending(_WRITE) != 0
+        writing = self._write_pending()
         self._ev_read.delete()
-        self._ev_write.delete()
+        self._disarm_write()
         fd = self._fd
         self._ev_read.assign(self._base, fd, _EV_READ_PERSIST, self._on_readable)
-        self._ev_write.assign(self._base, fd, _EV_WRITE_PERSIST, self._on_writable)
-        priority = self._deferred._priority
-        self._ev_read.priority_set(priority)
-        self._ev_write.priority_set(priority)
+        self._ev_read.priority_set(self._priority)
+        ev_write = self._ev_write
+        if ev_write is not None:
+            ev_write.assign(self._base, fd, _EV_WRITE_PERSIST, self._on_writable)
+            ev_write.priority_set(self._priority)
         if reading:
             self._ev_read.add(self._timeout_read)
         if writing:
-            self._ev_write.add(self._timeout_write)
+            self._arm_write()
+
+    def _arm_write(self) -> None:
+        """Watch for writability (with the write timeout), creating the event on first use."""
+        ev = self._ev_write
+        if ev is None:
+            ev = Event(self._base, self._fd, _EV_WRITE_PERSIST, self._on_writable)
+            ev.priority_set(self._priority)
+            self._ev_write = ev
+        ev.add(self._timeout_write)
+
+    def _disarm_write(self) -> None:
+        ev = self._ev_write
+        if ev is not None:
+            ev.delete()
+
+    def _write_pending(self) -> bool:
+        ev = self._ev_write
+        return ev is not None and ev.pending(_WRITE) != 0
+
+    def _schedule_flush(self) -> None:
+        flush = self._flush_deferred
+        if flush is None:
+            flush = Deferred(self._base, self._flush_output, self._priority)
+            self._flush_deferred = flush
+        flush.schedule()
+
+    def _cancel_flush(self) -> None:
+        flush = self._flush_deferred
+        if flush is not None:
+            flush.cancel()
 
     @property
     def socket(self) -> socket.socket | None:  # type: ignore[override]
@@ -213,16 +245,16 @@ class SocketBufferEvent(BufferEvent):
     def _begin_connect(self) -> None:
         self._connecting = True
         self._ev_read.delete()
-        self._ev_write.add(self._timeout_write)
+        self._arm_write()
 
     def _fail_later(self) -> None:
         def report() -> None:
             if not self._freed:
                 self._ev_read.delete()
-                self._ev_write.delete()
+                self._disarm_write()
                 self._run_eventcb(_ERROR, 0)
 
-        Deferred(self._base, report, self._deferred._priority).schedule()
+        Deferred(self._base, report, self._priority).schedule()
 
     def connect_hostname(self, dns_base: object, family: int, hostname: str, port: int) -> None:
         """Resolve ``hostname`` without blocking the loop, then connect (``..._connect_hostname``).
@@ -286,7 +318,7 @@ class SocketBufferEvent(BufferEvent):
         if code:
             self.socket_error = code
             self._ev_read.delete()
-            self._ev_write.delete()
+            self._disarm_write()
             self._run_eventcb(_ERROR, 0)
             return
         self._run_eventcb(_CONNECTED, 0)
@@ -297,7 +329,7 @@ class SocketBufferEvent(BufferEvent):
         if self._enabled & _WRITE and not self._write_suspended and len(self._output):
             self._flush_output()
         else:
-            self._ev_write.delete()
+            self._disarm_write()
 
     # -- the I/O hooks -------------------------------------------------------------
 
@@ -313,30 +345,34 @@ class SocketBufferEvent(BufferEvent):
             return
         if self._fd < 0:
             # No socket: the write event can only time out (libevent adds it anyway).
-            self._ev_write.add(self._timeout_write)
+            self._arm_write()
         elif len(self._output):
-            self._flush_deferred.schedule()
+            self._schedule_flush()
 
     def _stop_writing(self) -> None:
         if not self._connecting:
-            self._ev_write.delete()
-        self._flush_deferred.cancel()
+            self._disarm_write()
+        self._cancel_flush()
 
     def _output_added(self) -> None:
-        if not self._connecting and self._fd >= 0 and not self._ev_write.pending(_WRITE):
-            self._flush_deferred.schedule()
+        if not self._connecting and self._fd >= 0 and not self._write_pending():
+            self._schedule_flush()
 
     def _timeouts_changed(self) -> None:
         if self._ev_read.pending(_READ):
             self._ev_read.add(self._timeout_read)
-        if self._ev_write.pending(_WRITE):
-            self._ev_write.add(self._timeout_write)
+        if self._write_pending():
+            self._arm_write()
 
     def priority_set(self, priority: int) -> None:
         """``bufferevent_priority_set``: priority of the read, write and flush callbacks."""
         super().priority_set(priority)
-        self._flush_deferred.set_priority(priority)
+        flush = self._flush_deferred
+        if flush is not None:
+            flush.set_priority(priority)
         for ev in (self._ev_read, self._ev_write):
+            if ev is None:
+                continue
             pending = ev.pending(_READ | _WRITE | _TIMEOUT)
             ev.delete()
             ev.priority_set(priority)
@@ -351,7 +387,16 @@ class SocketBufferEvent(BufferEvent):
             self._ev_read.delete()
             self._run_eventcb(_READING_TIMEOUT, 0)
             return
-        howmuch = self._max_single_read
+        rate = self._rate
+        if rate is None:
+            howmuch = self._max_single_read
+        else:
+            # libevent: with a rate limit the bucket replaces the single-read cap.
+            howmuch = rate.max_to_read(self)
+            if howmuch <= 0:
+                return  # the limiter suspended reading until its bucket refills
+            if howmuch > _SCRATCH_SIZE:
+                howmuch = _SCRATCH_SIZE
         high = self._wm_read_high
         inp = self._input
         if high:
@@ -361,13 +406,6 @@ class SocketBufferEvent(BufferEvent):
                 return
             if room < howmuch:
                 howmuch = room
-        rate = self._rate
-        if rate is not None:
-            allowed = rate.max_to_read(self)
-            if allowed <= 0:
-                return  # the limiter suspended reading until its bucket refills
-            if allowed < howmuch:
-                howmuch = allowed
         view = _scratch_view(howmuch)
         sock = self._sock
         assert sock is not None
@@ -399,8 +437,8 @@ class SocketBufferEvent(BufferEvent):
     def _on_writable(self, fd: int, what: int, arg: object) -> None:
         if what & _TIMEOUT:
             self._enabled &= ~_WRITE
-            self._ev_write.delete()
-            self._flush_deferred.cancel()
+            self._disarm_write()
+            self._cancel_flush()
             self._run_eventcb(_WRITING_TIMEOUT, 0)
             return
         if self._connecting:
@@ -420,16 +458,15 @@ class SocketBufferEvent(BufferEvent):
             return
         out = self._output
         if not len(out):
-            self._ev_write.delete()
+            self._disarm_write()
             return
-        limit = self._max_single_write
         rate = self._rate
-        if rate is not None:
-            allowed = rate.max_to_write(self)
-            if allowed <= 0:
+        if rate is None:
+            limit = self._max_single_write
+        else:
+            limit = rate.max_to_write(self)  # the bucket replaces the single-write cap
+            if limit <= 0:
                 return  # the limiter suspended writing until its bucket refills
-            if allowed < limit:
-                limit = allowed
         out.unfreeze(True)
         try:
             written = out.write_atmost(self._fd, limit)
@@ -438,16 +475,16 @@ class SocketBufferEvent(BufferEvent):
         except OSError as exc:
             self.socket_error = exc.errno or 0
             self._enabled &= ~_WRITE
-            self._ev_write.delete()
+            self._disarm_write()
             self._run_eventcb(_WRITING_ERROR, 0)
             return
         finally:
             out.freeze(True)
         if len(out):
-            if not self._ev_write.pending(_WRITE):
-                self._ev_write.add(self._timeout_write)
-        elif self._ev_write.pending(_WRITE):
-            self._ev_write.delete()
+            if not self._write_pending():
+                self._arm_write()
+        elif self._write_pending():
+            self._disarm_write()
         if written and rate is not None:
             rate.consumed_written(self, written)
         if written and len(out) <= self._wm_write_low:
@@ -456,9 +493,11 @@ class SocketBufferEvent(BufferEvent):
     # -- teardown ------------------------------------------------------------------
 
     def _destruct(self) -> None:
-        self._flush_deferred.cancel()
+        self._cancel_flush()
         self._ev_read.free()
-        self._ev_write.free()
+        ev_write = self._ev_write
+        if ev_write is not None:
+            ev_write.free()
         resolved = self._resolved
         if resolved is not None:
             resolved.cancel()
