@@ -1878,6 +1878,26 @@ class Evbuffer:
             return self._locked(self._write, fdn, n)
         return self._write(fdn, n)
 
+    def _io_add(self, data: memoryview) -> None:
+        """Append for the owner's own I/O path (a BufferEvent's reads): past a back freeze.
+
+        The freeze stops *users* from appending to a bufferevent's input; the
+        bufferevent itself appends here without unfreezing and refreezing.
+        """
+        n = self._add_data(data)
+        if n and self._watched:
+            self._n_add += n
+            self._invoke()
+
+    def _io_write(self, fd: int, n: int) -> int:
+        """``write_atmost`` for the owner's own I/O path: past a front freeze, no checks."""
+        frozen = self._freeze_front
+        self._freeze_front = False
+        try:
+            return self._write(fd, n)
+        finally:
+            self._freeze_front = frozen
+
     def _write(self, fd: int, n: int) -> int:
         self._check_front()
         total = self._len

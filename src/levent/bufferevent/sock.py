@@ -28,6 +28,7 @@ import errno
 import ipaddress
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
@@ -89,7 +90,10 @@ class SocketBufferEvent(BufferEvent):
         "_ev_write",
         "_fd",
         "_flush_deferred",
+        "_flush_wanted",
         "_owns_sock",
+        "_reading_now",
+        "_recv_into",
         "_resolved",
         "_sock",
         "_wrapped_fd",
@@ -103,6 +107,11 @@ class SocketBufferEvent(BufferEvent):
         self._fd = -1
         self._owns_sock = False
         self._wrapped_fd = False
+        # Pre-bound at attach time: the read path calls it once per readiness.
+        self._recv_into: Callable[[memoryview, int], int] | None = None
+        # While our read callback runs, output it adds is flushed when it returns.
+        self._reading_now = False
+        self._flush_wanted = False
         self._connecting = False
         #: errno of the last failed connect, read or write (``EVUTIL_SOCKET_ERROR``).
         self.socket_error = 0
@@ -130,6 +139,7 @@ class SocketBufferEvent(BufferEvent):
             if sock < 0:
                 self._sock = None
                 self._fd = -1
+                self._recv_into = None
                 self._rearm_events()
                 return
             self._sock = socket.socket(fileno=sock)
@@ -138,6 +148,7 @@ class SocketBufferEvent(BufferEvent):
             raise TypeError(f"sock must be a socket, an fd or None, not {type(sock).__name__}")
         self._sock.setblocking(False)
         self._fd = self._sock.fileno()
+        self._recv_into = self._sock.recv_into
         self._rearm_events()
 
     def _rearm_events(self) -> None:
@@ -356,7 +367,10 @@ class SocketBufferEvent(BufferEvent):
 
     def _output_added(self) -> None:
         if not self._connecting and self._fd >= 0 and not self._write_pending():
-            self._schedule_flush()
+            if self._reading_now:
+                self._flush_wanted = True  # _on_readable flushes after the callback
+            else:
+                self._schedule_flush()
 
     def _timeouts_changed(self) -> None:
         if self._ev_read.pending(_READ):
@@ -407,10 +421,10 @@ class SocketBufferEvent(BufferEvent):
             if room < howmuch:
                 howmuch = room
         view = _scratch_view(howmuch)
-        sock = self._sock
-        assert sock is not None
+        recv_into = self._recv_into
+        assert recv_into is not None
         try:
-            n = sock.recv_into(view, howmuch)
+            n = recv_into(view, howmuch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -424,15 +438,23 @@ class SocketBufferEvent(BufferEvent):
             self._ev_read.delete()
             self._run_eventcb(_READING_EOF, 0)
             return
-        inp.unfreeze(False)
-        inp.add(view[:n])
-        inp.freeze(False)
+        inp._io_add(view[:n])
         if rate is not None:
             rate.consumed_read(self, n)
         if high and len(inp) >= high:
             self.suspend_read(SUSPEND_WM)
         if len(inp) >= self._wm_read_low:
-            self._run_readcb(0)
+            # The common server step — read, answer, write — costs no deferred
+            # flush: output the read callback adds goes out when it returns.
+            self._reading_now = True
+            try:
+                self._run_readcb(0)
+            finally:
+                self._reading_now = False
+                if self._flush_wanted:
+                    self._flush_wanted = False
+                    if not self._write_pending():
+                        self._flush_output()
 
     def _on_writable(self, fd: int, what: int, arg: object) -> None:
         if what & _TIMEOUT:
@@ -467,9 +489,8 @@ class SocketBufferEvent(BufferEvent):
             limit = rate.max_to_write(self)  # the bucket replaces the single-write cap
             if limit <= 0:
                 return  # the limiter suspended writing until its bucket refills
-        out.unfreeze(True)
         try:
-            written = out.write_atmost(self._fd, limit)
+            written = out._io_write(self._fd, limit)
         except (BlockingIOError, InterruptedError):
             written = 0
         except OSError as exc:
@@ -478,8 +499,6 @@ class SocketBufferEvent(BufferEvent):
             self._disarm_write()
             self._run_eventcb(_WRITING_ERROR, 0)
             return
-        finally:
-            out.freeze(True)
         if len(out):
             if not self._write_pending():
                 self._arm_write()
