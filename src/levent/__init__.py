@@ -44,6 +44,7 @@ from .errors import (
     EventStateError,
     FatalError,
     LoopReentryError,
+    UnsupportedOperation,
 )
 from .event import SELF, Deferred, Event
 from .listener import *  # noqa: F403 - LEV_OPT_* and Listener
@@ -93,6 +94,7 @@ __all__ = [
     "FatalError",
     "LoopReentryError",
     "PrepareInfo",
+    "UnsupportedOperation",
     "Watch",
     "enable_debug_logging",
     "enable_debug_mode",

@@ -43,3 +43,7 @@ class BufferFrozenError(EvbufferError):
 
 class FatalError(EventError):
     """An unrecoverable internal error, raised after the fatal callback ran."""
+
+
+class UnsupportedOperation(EventError):
+    """A libevent operation that cannot exist on Python's stack; the message says why."""

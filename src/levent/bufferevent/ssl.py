@@ -56,7 +56,7 @@ How a connection ends (the event callback's ``what``):
 *without* close_notify, as libevent does. levent adds ``shutdown()``: send
 close_notify after the pending output, then free from the write callback.
 Renegotiation does not exist in Python's ``ssl`` (nor in TLS 1.3):
-``renegotiate()`` raises ``NotImplementedError``.
+``renegotiate()`` raises ``UnsupportedOperation``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ from typing import Any, Final
 from ..base import EventBase
 from ..buffer import Evbuffer
 from ..constants import EV
-from ..errors import BaseMismatchError, EventStateError
+from ..errors import BaseMismatchError, EventStateError, UnsupportedOperation
 from ..event import Deferred, Event
 from .constants import BEV_EVENT, BEV_OPT
 from .core import SUSPEND_FILT_READ, BufferEvent
@@ -319,9 +319,9 @@ class SslBufferEvent(BufferEvent):
         """``bufferevent_ssl_renegotiate``: not available.
 
         Python's ``ssl`` module offers no renegotiation (and TLS 1.3 removed
-        it), so this always raises ``NotImplementedError``.
+        it), so this always raises ``UnsupportedOperation``.
         """
-        raise NotImplementedError(
+        raise UnsupportedOperation(
             "TLS renegotiation is not supported: Python's ssl module cannot renegotiate "
             "(and TLS 1.3 has no renegotiation); open a new connection instead"
         )
