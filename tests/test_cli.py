@@ -24,6 +24,7 @@ NAMES = [
     "hello-world",
     "event-server",
     "echo-server",
+    "proxy",
 ]
 
 

@@ -610,3 +610,112 @@ def test_given_5000_concurrent_connections_echo_server_echoes_every_byte(
         assert sample.wait() == 0
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- proxy ----------------------------------------------------------------------------
+
+
+def _listening_port(sample: Sample) -> int:
+    match = re.fullmatch(r"Listening on 127\.0\.0\.1:(\d+)", sample.out.readline())
+    assert match
+    return int(match.group(1))
+
+
+def _roundtrip(port: int, payload: bytes) -> bytes:
+    """Send ``payload`` while reading the echo; stop at its length or at EOF.
+
+    (le-proxy closes a client as soon as that client sends EOF, so the client
+    does not half-close here.)
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=STEP) as sock:
+        sock.setblocking(False)
+        sent = 0
+        back = bytearray()
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            deadline = time.monotonic() + 20
+            while len(back) < len(payload):
+                assert time.monotonic() < deadline, f"stalled at {len(back)} bytes"
+                for _, mask in sel.select(1.0):
+                    if mask & selectors.EVENT_WRITE:
+                        sent += sock.send(payload[sent : sent + 65536])
+                        if sent == len(payload):
+                            sel.modify(sock, selectors.EVENT_READ)
+                    if mask & selectors.EVENT_READ:
+                        chunk = sock.recv(1 << 20)
+                        if not chunk:
+                            return bytes(back)
+                        back += chunk
+        return bytes(back)
+
+
+def test_given_an_echo_server_behind_it_proxy_relays_both_ways(start: type[Sample]) -> None:
+    """le-proxy: bytes go through to the target and back; EOF closes both sides after a flush."""
+    echo, echo_port = _start_echo(start, "echo-server")
+    proxy = start("proxy", "127.0.0.1:0", f"127.0.0.1:{echo_port}")
+    port = _listening_port(proxy)
+    payload = os.urandom(3 << 20)  # more than MAX_OUTPUT: back-pressure engages
+    assert _roundtrip(port, payload) == payload
+    assert _roundtrip(port, b"second client") == b"second client"
+    proxy.kill(signal.SIGTERM)
+    assert proxy.wait() == 0
+    echo.kill(signal.SIGTERM)
+    assert echo.wait() == 0
+
+
+@pytest.mark.parametrize("socket_tls", [False, True], ids=["tls-filter", "tls-socket"])
+def test_given_tls_between_two_proxies_the_bytes_arrive_intact(
+    start: type[Sample], tmp_path: Path, socket_tls: bool
+) -> None:
+    """TCP in → TLS (certificate checked) → TLS in → TCP out to an echo server, and back."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    for blob in cert.cert_chain_pems:
+        blob.write_to_path(str(cert_file), append=True)
+    echo, echo_port = _start_echo(start, "echo-server")
+    inner = start(
+        "proxy", "127.0.0.1:0", f"127.0.0.1:{echo_port}",
+        "--tls-cert", str(cert_file), "--tls-key", str(key_file),
+    )  # fmt: skip
+    inner_port = _listening_port(inner)
+    tls_flags = ["-s", "-W"] if socket_tls else ["-s"]
+    outer = start(
+        "proxy", "127.0.0.1:0", f"127.0.0.1:{inner_port}", *tls_flags,
+        "--ca-file", str(ca_file), "--server-name", "localhost",
+    )  # fmt: skip
+    outer_port = _listening_port(outer)
+    payload = os.urandom(1 << 20)
+    assert _roundtrip(outer_port, payload) == payload
+    for sample in (outer, inner, echo):
+        sample.kill(signal.SIGTERM)
+        assert sample.wait() == 0
+
+
+def test_given_an_untrusted_target_certificate_proxy_refuses_to_relay(
+    start: type[Sample], tmp_path: Path
+) -> None:
+    """-s without the CA: the handshake fails, the client is closed, nothing is relayed."""
+    trustme = pytest.importorskip("trustme")
+    cert = trustme.CA().issue_cert("localhost")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    for blob in cert.cert_chain_pems:
+        blob.write_to_path(str(cert_file), append=True)
+    echo, echo_port = _start_echo(start, "echo-server")
+    inner = start(
+        "proxy", "127.0.0.1:0", f"127.0.0.1:{echo_port}",
+        "--tls-cert", str(cert_file), "--tls-key", str(key_file),
+    )  # fmt: skip
+    outer = start("proxy", "127.0.0.1:0", f"127.0.0.1:{_listening_port(inner)}", "-s",
+                  "--server-name", "localhost")  # fmt: skip
+    assert _roundtrip(_listening_port(outer), b"secret") == b""
+    outer.kill(signal.SIGTERM)
+    assert outer.wait() == 0
+    assert "certificate verify failed" in outer.err.read_to_eof()
+    for sample in (inner, echo):
+        sample.kill(signal.SIGTERM)
+        assert sample.wait() == 0

@@ -31,6 +31,7 @@ SAMPLE_MODULES: tuple[str, ...] = (
     "hello_world",
     "event_server",
     "echo_server",
+    "proxy",
 )
 
 
