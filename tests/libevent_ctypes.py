@@ -323,3 +323,69 @@ def _view(addr: int | None, size: int, writable: bool = False) -> memoryview:
         return memoryview(b"")
     view = memoryview((ctypes.c_char * size).from_address(addr)).cast("B")
     return view if writable else view.toreadonly()
+
+
+# -- bufferevent (include/event2/bufferevent.h) ---------------------------------------
+#
+# Plain declarations for the socket and pair bufferevents; the conformance tests wrap
+# them behind the same Driver interface as levent's BufferEvent.
+
+BEV_DATA_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+BEV_EVENT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_short, ctypes.c_void_p)
+
+
+class CTimeval(ctypes.Structure):
+    """``struct timeval`` on 64-bit Linux."""
+
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+
+
+_bufferevent_lib: ctypes.CDLL | None = None
+
+
+def bufferevent_lib() -> ctypes.CDLL:
+    """libevent with the event_base, bufferevent and evbuffer-length functions declared."""
+    global _bufferevent_lib
+    if _bufferevent_lib is None:
+        lib = load()
+        vp, sz, i, sh = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_short
+        ptv = ctypes.POINTER(CTimeval)
+        signatures: dict[str, tuple[list[object], object]] = {
+            "event_base_new": ([], vp),
+            "event_base_free": ([vp], None),
+            "event_base_loop": ([vp, i], i),
+            "event_base_loopbreak": ([vp], i),
+            "bufferevent_socket_new": ([vp, i, i], vp),
+            "bufferevent_pair_new": ([vp, i, ctypes.POINTER(vp)], i),
+            "bufferevent_pair_get_partner": ([vp], vp),
+            "bufferevent_setcb": ([vp, BEV_DATA_CB, BEV_DATA_CB, BEV_EVENT_CB, vp], None),
+            "bufferevent_enable": ([vp, sh], i),
+            "bufferevent_disable": ([vp, sh], i),
+            "bufferevent_get_enabled": ([vp], sh),
+            "bufferevent_setwatermark": ([vp, sh, sz, sz], None),
+            "bufferevent_write": ([vp, ctypes.c_char_p, sz], i),
+            "bufferevent_read": ([vp, vp, sz], sz),
+            "bufferevent_get_input": ([vp], vp),
+            "bufferevent_get_output": ([vp], vp),
+            "bufferevent_flush": ([vp, sh, i], i),
+            "bufferevent_trigger": ([vp, sh, i], None),
+            "bufferevent_trigger_event": ([vp, sh, i], None),
+            "bufferevent_set_timeouts": ([vp, ptv, ptv], i),
+            "bufferevent_free": ([vp], None),
+            "evbuffer_get_length": ([vp], sz),
+            "evbuffer_drain": ([vp, sz], i),
+        }
+        for name, (argtypes, restype) in signatures.items():
+            fn = getattr(lib, name)
+            fn.argtypes = argtypes
+            fn.restype = restype
+        _bufferevent_lib = lib
+    return _bufferevent_lib
+
+
+def timeval(seconds: float | None) -> Any:
+    """A pointer to a ``struct timeval`` for ``seconds``, or None for NULL."""
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    return ctypes.pointer(CTimeval(whole, round((seconds - whole) * 1_000_000)))

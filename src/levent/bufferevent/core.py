@@ -609,6 +609,25 @@ class BufferEvent:
             self._schedule_callbacks()
             return
         self._readcb(self, self._cbarg)
+        self._inbuf_wm_check()
+
+    def _inbuf_wm_check(self) -> None:
+        """libevent's bufferevent_inbuf_wm_check (2.1.11+): still at the high watermark
+        after the read callback? Run it again, deferred, so data cannot get stuck.
+
+        (libevent issue #891: a read callback that never drains then runs from the
+        loop over and over; it is deferred, so other events still get their turn.)
+        """
+        high = self._wm_read_high
+        if (
+            high
+            and self._enabled & _READ
+            and len(self._input) >= high
+            and self._readcb is not None
+            and not self._freed
+        ):
+            self._readcb_pending = True
+            self._schedule_callbacks()
 
     def _run_writecb(self, options: int) -> None:
         if self._writecb is None:
@@ -634,28 +653,26 @@ class BufferEvent:
         """One deferred run: CONNECTED, then read, then write, then the other events."""
         self._refcnt += 1
         try:
-            pending = self._eventcb_pending
-            if pending & _CONNECTED:
+            # As libevent: a pending flag is consumed only by a callback that runs,
+            # so one set again later still sees what was pending.
+            cb = self._eventcb
+            if self._eventcb_pending & _CONNECTED and cb is not None:
                 self._eventcb_pending &= ~_CONNECTED
-                cb = self._eventcb
-                if cb is not None:
-                    cb(self, _CONNECTED, self._cbarg)
-            if self._readcb_pending:
+                cb(self, _CONNECTED, self._cbarg)
+            readcb = self._readcb
+            if self._readcb_pending and readcb is not None:
                 self._readcb_pending = False
-                readcb = self._readcb
-                if readcb is not None:
-                    readcb(self, self._cbarg)
-            if self._writecb_pending:
+                readcb(self, self._cbarg)
+                self._inbuf_wm_check()
+            writecb = self._writecb
+            if self._writecb_pending and writecb is not None:
                 self._writecb_pending = False
-                writecb = self._writecb
-                if writecb is not None:
-                    writecb(self, self._cbarg)
+                writecb(self, self._cbarg)
+            cb = self._eventcb
             pending = self._eventcb_pending
-            if pending:
+            if pending and cb is not None:
                 self._eventcb_pending = 0
-                cb = self._eventcb
-                if cb is not None:
-                    cb(self, pending, self._cbarg)
+                cb(self, pending, self._cbarg)
         finally:
             self.decref()
 

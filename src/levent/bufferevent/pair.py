@@ -60,17 +60,23 @@ class PairBufferEvent(BufferEvent):
     # -- moving data ---------------------------------------------------------------
 
     def _transfer_to(self, dst: PairBufferEvent, ignore_wm: bool) -> bool:
-        """Move this end's output into ``dst``'s input; True if anything moved."""
+        """Move this end's output into ``dst``'s input (libevent's be_pair_transfer).
+
+        Only the room under ``dst``'s high watermark moves; ``ignore_wm`` (a
+        flush) moves everything when ``dst`` is already full. Both ends'
+        callbacks are then triggered, even if nothing moved.
+        """
         out = self._output
         n = len(out)
-        if not n:
+        if not n and not ignore_wm:
             return False
         high = dst._wm_read_high
-        if high and not ignore_wm:
+        if high:
             room = high - len(dst._input)
             if room <= 0:
-                return False
-            if room < n:
+                if not ignore_wm:
+                    return False
+            elif room < n:
                 n = room
         if n == len(out):
             dst._input.add_buffer(out)
@@ -159,7 +165,9 @@ class PairBufferEvent(BufferEvent):
 
     def _flush(self, iotype: int, mode: int) -> int:
         partner = self._partner
-        if partner is None or mode == 0:
+        if partner is None:
+            return -1  # libevent: flushing an end whose partner is gone fails
+        if mode == 0:
             return 0
         if iotype & _READ:
             partner._transfer_to(self, True)

@@ -357,7 +357,10 @@ class SocketBufferEvent(BufferEvent):
         if self._fd < 0:
             # No socket: the write event can only time out (libevent adds it anyway).
             self._arm_write()
-        elif len(self._output):
+        else:
+            # libevent adds the write event even with nothing queued, and its first
+            # readiness runs the write callback: the "enable EV_WRITE to be called
+            # back when writable" idiom. The flush does both.
             self._schedule_flush()
 
     def _stop_writing(self) -> None:
@@ -481,6 +484,7 @@ class SocketBufferEvent(BufferEvent):
         out = self._output
         if not len(out):
             self._disarm_write()
+            self._run_writecb(0)  # libevent's writecb with nothing to write
             return
         rate = self._rate
         if rate is None:
