@@ -1200,3 +1200,23 @@ def test_given_the_constants_they_have_libevent_values() -> None:
     assert (EVBUF_FS_CLOSE_ON_FREE, EVBUF_FS_DISABLE_MMAP, EVBUF_FS_DISABLE_SENDFILE) == (1, 2, 4)
     assert levent.EVBUF_FS_DISABLE_LOCKING == 8
     assert levent.EVBUFFER_EOL.CRLF is EVBUFFER_EOL_CRLF
+
+
+def test_given_many_operations_the_shared_empty_lists_stay_empty() -> None:
+    """Empty buffers share one chunk list, callback list and reservation list; none is ever
+    changed in place (a buffer makes its own list before its first change)."""
+    import levent.buffer as lb
+
+    a, b = Evbuffer(), Evbuffer()
+    a.add(b"x" * 10000)
+    b.add_buffer(a)
+    a.prepend(b"front")
+    a.prepend_buffer(b)
+    b.add_cb(lambda buf, info, arg: None)
+    b.remove_buffer(a, 3)
+    a.reserve_space(100)
+    a.drain(len(a))
+    Evbuffer().add_buffer_reference(b)
+    b.free()
+    a.free()
+    assert lb._NO_CHUNKS == [] and lb._NO_CBS == [] and lb._NO_RESV == []

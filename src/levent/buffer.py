@@ -404,6 +404,7 @@ class EvbufferPtr:
 
 # Never mutated: the "no callbacks" / "no reservation" state of every Evbuffer.
 _NO_CBS: Final[list[EvbufferCbEntry]] = []
+_NO_CHUNKS: Final[list[_Chunk]] = []
 _NO_RESV: Final[list[memoryview]] = []
 
 
@@ -443,7 +444,9 @@ class Evbuffer:
     )
 
     def __init__(self) -> None:
-        self._chunks: list[_Chunk] = []
+        # An empty buffer shares _NO_CHUNKS (memory per connection; and moving
+        # a buffer's chunks away then costs no new list).
+        self._chunks: list[_Chunk] = _NO_CHUNKS
         self._head = 0
         self._len = 0
         self._n_add = 0
@@ -542,8 +545,15 @@ class Evbuffer:
             c.lazy = False
         return c.buf
 
+    def _own_chunks(self) -> list[_Chunk]:
+        """The chunk list, made this buffer's own before it is changed."""
+        chunks = self._chunks
+        if chunks is _NO_CHUNKS:
+            chunks = self._chunks = []
+        return chunks
+
     def _append_chunk(self, c: _Chunk) -> None:
-        self._chunks.append(c)
+        self._own_chunks().append(c)
         self._len += c.end - c.off
 
     def _invoke(self) -> None:
@@ -637,7 +647,7 @@ class Evbuffer:
             # A tail exactly as long as its bytes: later adds grow it (above).
             c = _Chunk(bytearray(view[done:] if done else view), 0, rest)
             c.writable = True
-        self._chunks.append(c)
+        self._own_chunks().append(c)
         self._len += n
         self._back_ver += 1
 
@@ -1005,7 +1015,7 @@ class Evbuffer:
         if src._freeze_front:
             src._check_front()
         moved = src._chunks[src._head :] if src._head else src._chunks
-        src._chunks = []
+        src._chunks = _NO_CHUNKS
         src._head = 0
         src._len = 0
         src._front_changed()
@@ -1015,7 +1025,7 @@ class Evbuffer:
             self._head = 0
             self._front_changed()
         else:
-            self._chunks.extend(moved)
+            self._own_chunks().extend(moved)
         self._len += n
         self._back_ver += 1
         if src._watched:
@@ -1044,9 +1054,9 @@ class Evbuffer:
         c = _Chunk(b, 0, n)
         if self._head > 0:
             self._head -= 1
-            self._chunks[self._head] = c
+            self._own_chunks()[self._head] = c
         else:
-            self._chunks.insert(0, c)
+            self._own_chunks().insert(0, c)
         self._len += n
         self._front_changed()
         if self._watched:
@@ -1069,7 +1079,7 @@ class Evbuffer:
         self._check_front()
         src._check_front()
         moved = src._chunks[src._head :]
-        src._chunks = []
+        src._chunks = _NO_CHUNKS
         src._head = 0
         src._len = 0
         src._front_changed()
@@ -1119,7 +1129,7 @@ class Evbuffer:
             c.writable = False  # shared bytes are immutable from now on (as libevent)
             shared = c.share(c.off, c.end)
             shared.multicast = True
-            self._chunks.append(shared)
+            self._own_chunks().append(shared)
         self._len += n
         self._back_ver += 1
         src._back_ver += 1
@@ -1251,7 +1261,7 @@ class Evbuffer:
                     raise EvbufferError("commit_space: extent does not match the reservation")
                 self._spare = None
                 spare.end += n
-                self._chunks.append(spare)
+                self._own_chunks().append(spare)
                 t = spare
             added += n
         self._resv = _NO_RESV
@@ -1352,7 +1362,7 @@ class Evbuffer:
             c = chunks[i]
             clen = c.end - c.off
             if left >= clen:
-                dst._chunks.append(c)
+                dst._own_chunks().append(c)
                 chunks[i] = _DEAD
                 left -= clen
                 i += 1
@@ -1363,7 +1373,7 @@ class Evbuffer:
                     dst._add_copy(memoryview(buf)[c.off : c.off + left], left)
                     dst._len -= left  # _add_copy counted it; dst._len += n below
                 else:
-                    dst._chunks.append(c.share(c.off, c.off + left))
+                    dst._own_chunks().append(c.share(c.off, c.off + left))
                 c.off += left
                 left = 0
         if i > 32 and i * 2 > len(chunks):
@@ -1852,7 +1862,7 @@ class Evbuffer:
             if rest > 0:
                 spare.end += rest
                 self._spare = None
-                self._chunks.append(spare)
+                self._own_chunks().append(spare)
         self._len += n
         self._back_ver += 1
         if self._watched:
@@ -1878,22 +1888,48 @@ class Evbuffer:
             return self._locked(self._write, fdn, n)
         return self._write(fdn, n)
 
-    def _io_add(self, data: memoryview) -> None:
-        """Append for the owner's own I/O path (a BufferEvent's reads): past a back freeze.
+    def _io_add(self, data: bytes) -> None:
+        """Append what the owner's I/O path received (a BufferEvent's reads).
 
-        The freeze stops *users* from appending to a bufferevent's input; the
-        bufferevent itself appends here without unfreezing and refreezing.
+        Past a back freeze: the freeze stops *users* from appending to a
+        bufferevent's input; the bufferevent itself appends here. The bytes
+        object becomes a chunk as it is — a fresh ``recv`` result is nobody
+        else's — unless the tail can take it by growing in place.
         """
-        n = self._add_data(data)
-        if n and self._watched:
+        n = len(data)
+        if not n:
+            return
+        t = self._tail()
+        if t is not None and n < _ZERO_COPY_MIN:
+            self._add_copy(data, n)
+        else:
+            self._append_chunk(_Chunk(data, 0, n))
+            self._back_ver += 1
+        if self._watched:
             self._n_add += n
             self._invoke()
 
-    def _io_write(self, fd: int, n: int) -> int:
-        """``write_atmost`` for the owner's own I/O path: past a front freeze, no checks."""
+    def _io_write(self, fd: int, n: int, send: Callable[[Any], int] | None = None) -> int:
+        """``write_atmost`` for the owner's own I/O path: past a front freeze.
+
+        ``send`` (a socket's pre-bound ``send``) takes a single chunk; several
+        go out together with ``writev`` as usual.
+        """
         frozen = self._freeze_front
         self._freeze_front = False
         try:
+            if send is not None and self._len:
+                first = self._chunks[self._head]
+                size = first.end - first.off
+                if not first.lazy and (n < 0 or n >= size) and size == self._len:
+                    buf = first.buf
+                    if first.off == 0 and size == len(buf):
+                        written = send(buf)
+                    else:
+                        written = send(memoryview(buf)[first.off : first.end])
+                    if written > 0:
+                        self._drain(written)
+                    return written
             return self._write(fd, n)
         finally:
             self._freeze_front = frozen
@@ -2092,7 +2128,7 @@ class Evbuffer:
             for k in range(self._head, len(chunks))
             if chunks[k].ref is not None or chunks[k].seg is not None
         ]
-        self._chunks = []
+        self._chunks = _NO_CHUNKS
         self._head = 0
         self._len = 0
         self._n_add = 0

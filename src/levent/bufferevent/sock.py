@@ -1,10 +1,11 @@
 """Socket bufferevents (libevent's ``bufferevent_sock.c``): a BufferEvent on a stream socket.
 
-Reading: one persistent ``EV_READ`` event; each readiness does one
-``recv_into`` of at most min(max single read, room under the read high
-watermark) into a per-thread scratch buffer, and the input gets exactly the
-bytes received. A read of 0 is EOF (``READING|EOF``), a failure
-``READING|ERROR``; both disable reading. The read timeout rides on the read
+Reading: one persistent ``EV_READ`` event; each readiness does one ``recv``
+of at most min(max single read, room under the read high watermark), and the
+bytes object it returns — exactly what arrived — becomes a chunk of the input
+without a copy (``add_buffer`` then moves it on without a copy either). A
+read of 0 is EOF (``READING|EOF``), a failure ``READING|ERROR``; both disable
+reading. The read timeout rides on the read
 event, so each read restarts it.
 
 Writing differs from libevent on purpose (DESIGN.md §3). libevent arms
@@ -28,7 +29,6 @@ import errno
 import ipaddress
 import socket
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
@@ -55,23 +55,13 @@ _WRITING_TIMEOUT: Final = int(BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT)
 _ERROR: Final = int(BEV_EVENT.ERROR)
 _CONNECTED: Final = int(BEV_EVENT.CONNECTED)
 _CLOSE_ON_FREE: Final = int(BEV_OPT.CLOSE_ON_FREE)
-_SCRATCH_SIZE: Final = 256 * 1024
-
-# recv_into needs a buffer no other thread is reading into while the GIL is
-# released, hence one per thread. Its bytes never outlive one read.
-_scratch = threading.local()
+# Largest read even when a rate limit's bucket would allow more: recv allocates
+# what it may receive, and past this size that becomes an mmap per call.
+_READ_CAP: Final = 128 * 1024
 
 # Until levent.dns exists, hostname lookups run here, off the loop thread.
 _resolver_lock = threading.Lock()
 _resolver: list[ThreadPoolExecutor] = []
-
-
-def _scratch_view(size: int) -> memoryview:
-    view: memoryview | None = getattr(_scratch, "view", None)
-    if view is None or len(view) < size:
-        view = memoryview(bytearray(max(size, _SCRATCH_SIZE)))
-        _scratch.view = view
-    return view
 
 
 def _resolver_pool() -> ThreadPoolExecutor:
@@ -93,8 +83,9 @@ class SocketBufferEvent(BufferEvent):
         "_flush_wanted",
         "_owns_sock",
         "_reading_now",
-        "_recv_into",
+        "_recv",
         "_resolved",
+        "_send",
         "_sock",
         "_wrapped_fd",
         "dns_error",
@@ -107,8 +98,6 @@ class SocketBufferEvent(BufferEvent):
         self._fd = -1
         self._owns_sock = False
         self._wrapped_fd = False
-        # Pre-bound at attach time: the read path calls it once per readiness.
-        self._recv_into: Callable[[memoryview, int], int] | None = None
         # While our read callback runs, output it adds is flushed when it returns.
         self._reading_now = False
         self._flush_wanted = False
@@ -121,7 +110,8 @@ class SocketBufferEvent(BufferEvent):
         # Created on first use: an idle connection needs neither (memory per connection).
         self._flush_deferred: Deferred | None = None
         self._ev_write: Event | None = None
-        self._ev_read = Event(base, -1, _EV_READ_PERSIST, self._on_readable)
+        # A module function with the bufferevent as arg: no bound method per connection.
+        self._ev_read = Event(base, -1, _EV_READ_PERSIST, _readable_cb, self)
         self._input.freeze(False)  # users may not append to the input...
         self._output.freeze(True)  # ...nor drain the output (as libevent)
         if sock is not None:
@@ -139,7 +129,6 @@ class SocketBufferEvent(BufferEvent):
             if sock < 0:
                 self._sock = None
                 self._fd = -1
-                self._recv_into = None
                 self._rearm_events()
                 return
             self._sock = socket.socket(fileno=sock)
@@ -148,7 +137,6 @@ class SocketBufferEvent(BufferEvent):
             raise TypeError(f"sock must be a socket, an fd or None, not {type(sock).__name__}")
         self._sock.setblocking(False)
         self._fd = self._sock.fileno()
-        self._recv_into = self._sock.recv_into
         self._rearm_events()
 
     def _rearm_events(self) -> None:
@@ -158,7 +146,7 @@ class SocketBufferEvent(BufferEvent):
         self._ev_read.delete()
         self._disarm_write()
         fd = self._fd
-        self._ev_read.assign(self._base, fd, _EV_READ_PERSIST, self._on_readable)
+        self._ev_read.assign(self._base, fd, _EV_READ_PERSIST, _readable_cb, self)
         self._ev_read.priority_set(self._priority)
         ev_write = self._ev_write
         if ev_write is not None:
@@ -412,8 +400,8 @@ class SocketBufferEvent(BufferEvent):
             howmuch = rate.max_to_read(self)
             if howmuch <= 0:
                 return  # the limiter suspended reading until its bucket refills
-            if howmuch > _SCRATCH_SIZE:
-                howmuch = _SCRATCH_SIZE
+            if howmuch > _READ_CAP:
+                howmuch = _READ_CAP
         high = self._wm_read_high
         inp = self._input
         if high:
@@ -423,11 +411,14 @@ class SocketBufferEvent(BufferEvent):
                 return
             if room < howmuch:
                 howmuch = room
-        view = _scratch_view(howmuch)
-        recv_into = self._recv_into
-        assert recv_into is not None
+        sock = self._sock
+        assert sock is not None
         try:
-            n = recv_into(view, howmuch)
+            # recv gives a bytes object of exactly what arrived; the input keeps
+            # it as a chunk (no copy), and add_buffer moves it on (no copy). (A
+            # method call, not a pre-bound method: two bound methods per
+            # connection cost more memory than the lookup costs time.)
+            data = sock.recv(howmuch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -436,12 +427,13 @@ class SocketBufferEvent(BufferEvent):
             self._ev_read.delete()
             self._run_eventcb(_READING_ERROR, 0)
             return
+        n = len(data)
         if n == 0:
             self._enabled &= ~_READ
             self._ev_read.delete()
             self._run_eventcb(_READING_EOF, 0)
             return
-        inp._io_add(view[:n])
+        inp._io_add(data)
         if rate is not None:
             rate.consumed_read(self, n)
         if high and len(inp) >= high:
@@ -494,7 +486,8 @@ class SocketBufferEvent(BufferEvent):
             if limit <= 0:
                 return  # the limiter suspended writing until its bucket refills
         try:
-            written = out._io_write(self._fd, limit)
+            sock = self._sock
+            written = out._io_write(self._fd, limit, None if sock is None else sock.send)
         except (BlockingIOError, InterruptedError):
             written = 0
         except OSError as exc:
@@ -531,6 +524,10 @@ class SocketBufferEvent(BufferEvent):
             sock.detach()  # the fd is the caller's: our wrapper must not close it
         self._sock = None
         self._fd = -1
+
+
+def _readable_cb(fd: int, what: int, bev: SocketBufferEvent) -> None:
+    bev._on_readable(fd, what, None)
 
 
 def _family_of(address: Any) -> int:
