@@ -878,6 +878,26 @@ class Evbuffer:
         if self._lock is not None:
             self._locked(self._add, data)
             return
+        if type(data) is bytes and not self._freeze_back and not self._watched:
+            # Fast path, the common one: a small bytes object onto a tail that ends
+            # where its bytearray does — one in-place grow, nothing else to do.
+            n = len(data)
+            chunks = self._chunks
+            nch = len(chunks)
+            if n < _ZERO_COPY_MIN and nch > self._head:
+                t = chunks[nch - 1]
+                buf = t.buf
+                end = t.end
+                if t.writable and end == t.cap and isinstance(buf, bytearray) and end == len(buf):
+                    try:
+                        buf += data
+                    except BufferError:
+                        pass  # a view holds the tail: the general path starts a new chunk
+                    else:
+                        t.end = t.cap = end + n
+                        self._len += n
+                        self._back_ver += 1
+                        return
         self._add(data)
 
     def _add(self, data: object) -> None:
