@@ -29,6 +29,7 @@ import errno
 import ipaddress
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
@@ -84,7 +85,9 @@ class SocketBufferEvent(BufferEvent):
         "_owns_sock",
         "_reading_now",
         "_recv",
+        "_recv",
         "_resolved",
+        "_send",
         "_send",
         "_sock",
         "_wrapped_fd",
@@ -98,6 +101,10 @@ class SocketBufferEvent(BufferEvent):
         self._fd = -1
         self._owns_sock = False
         self._wrapped_fd = False
+        # The socket's recv and send, bound on first use: a connection that has
+        # moved data saves the method lookups; an idle one does not pay for them.
+        self._recv: Callable[[int], bytes] | None = None
+        self._send: Callable[[Any], int] | None = None
         # While our read callback runs, output it adds is flushed when it returns.
         self._reading_now = False
         self._flush_wanted = False
@@ -121,6 +128,8 @@ class SocketBufferEvent(BufferEvent):
 
     def _attach(self, sock: object) -> None:
         self._wrapped_fd = False
+        self._recv = None  # bound again, lazily, for the new socket
+        self._send = None
         if isinstance(sock, socket.socket):
             if sock.fileno() < 0:
                 raise ValueError("the socket is closed")
@@ -411,14 +420,15 @@ class SocketBufferEvent(BufferEvent):
                 return
             if room < howmuch:
                 howmuch = room
-        sock = self._sock
-        assert sock is not None
+        recv = self._recv
+        if recv is None:
+            sock = self._sock
+            assert sock is not None
+            recv = self._recv = sock.recv
         try:
             # recv gives a bytes object of exactly what arrived; the input keeps
-            # it as a chunk (no copy), and add_buffer moves it on (no copy). (A
-            # method call, not a pre-bound method: two bound methods per
-            # connection cost more memory than the lookup costs time.)
-            data = sock.recv(howmuch)
+            # it as a chunk (no copy), and add_buffer moves it on (no copy).
+            data = recv(howmuch)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -486,8 +496,10 @@ class SocketBufferEvent(BufferEvent):
             if limit <= 0:
                 return  # the limiter suspended writing until its bucket refills
         try:
-            sock = self._sock
-            written = out._io_write(self._fd, limit, None if sock is None else sock.send)
+            send = self._send
+            if send is None and self._sock is not None:
+                send = self._send = self._sock.send
+            written = out._io_write(self._fd, limit, send)
         except (BlockingIOError, InterruptedError):
             written = 0
         except OSError as exc:
@@ -523,6 +535,7 @@ class SocketBufferEvent(BufferEvent):
         elif sock is not None and self._wrapped_fd:
             sock.detach()  # the fd is the caller's: our wrapper must not close it
         self._sock = None
+        self._recv = self._send = None
         self._fd = -1
 
 
