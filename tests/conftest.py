@@ -2,11 +2,13 @@
 
 ``base`` is an EventBase on each backend the OS offers (tests using it run once
 per backend, as libevent runs its regress suite once per method); a callback
-that raises fails the test instead of being logged.
+that raises fails the test instead of being logged. ``sockpair`` is a pair of
+connected non-blocking sockets, closed after the test.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -36,3 +38,13 @@ def base(request: pytest.FixtureRequest) -> Iterator[EventBase]:
     b.set_error_handler(fail)
     yield b
     b.free()
+
+
+@pytest.fixture
+def sockpair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()

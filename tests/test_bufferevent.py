@@ -10,10 +10,10 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from loop_helpers import run_until as _run_until
 
 import levent
 from levent import (
@@ -35,23 +35,12 @@ from levent import (
     EVLOOP_NONBLOCK,
     EVLOOP_ONCE,
     BufferEvent,
-    Event,
     EventBase,
     EventStateError,
     Listener,
 )
 
 Trace = list[Any]
-
-
-@pytest.fixture
-def sockpair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def _tracer(trace: Trace, name: str = "") -> tuple[Any, Any, Any]:
@@ -65,17 +54,6 @@ def _tracer(trace: Trace, name: str = "") -> tuple[Any, Any, Any]:
         trace.append((name, "event", int(what)))
 
     return readcb, writecb, eventcb
-
-
-def _run_until(base: EventBase, done: Any, limit: float = 5.0) -> None:
-    """Run loop iterations until ``done()``; a guard timer bounds the wait."""
-    expired: list[int] = []
-    guard = Event.timer(base, lambda fd, what, arg: expired.append(1))
-    guard.add(limit)
-    while not done():
-        assert not expired, "condition not reached in time"
-        base.loop(EVLOOP_ONCE)
-    guard.delete()
 
 
 # -- §3.7 behaviours ------------------------------------------------------------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 import socket
 import time
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from loop_helpers import run_until as _run_until
+from loop_helpers import spin as _spin
 
 from levent import (
     BEV_ERROR,
@@ -31,11 +32,8 @@ from levent import (
     BEV_OPT_DEFER_CALLBACKS,
     EV_READ,
     EV_WRITE,
-    EVLOOP_NONBLOCK,
-    EVLOOP_ONCE,
     BufferEvent,
     Evbuffer,
-    Event,
     EventBase,
     EventStateError,
 )
@@ -43,32 +41,6 @@ from levent.bufferevent.filter import FilterBufferEvent
 from levent.bufferevent.zlib_filter import ZlibCompressor, ZlibDecompressor, zlib_filter
 
 Trace = list[Any]
-
-
-@pytest.fixture
-def sockpair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
-def _run_until(base: EventBase, done: Any, limit: float = 5.0) -> None:
-    """Run loop iterations until ``done()``; a guard timer bounds the wait."""
-    expired: list[int] = []
-    guard = Event.timer(base, lambda fd, what, arg: expired.append(1))
-    guard.add(limit)
-    while not done():
-        assert not expired, "condition not reached in time"
-        base.loop(EVLOOP_ONCE)
-    guard.delete()
-
-
-def _spin(base: EventBase, n: int = 5) -> None:
-    for _ in range(n):
-        base.loop(EVLOOP_NONBLOCK)
 
 
 def _two_ends(base: EventBase, kind: str, options: int = 0) -> tuple[BufferEvent, BufferEvent]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from loop_helpers import run_until as _run_until
 
-from levent import EV_READ, EV_WRITE, EVLOOP_ONCE, BufferEvent, Event, EventBase
+from levent import EV_READ, EV_WRITE, BufferEvent, EventBase
 from levent.bufferevent.core import SUSPEND_BW, SUSPEND_BW_GROUP
 from levent.bufferevent.ratelim import (
     EV_RATE_LIMIT_MAX,
@@ -41,27 +41,6 @@ from levent.errors import BaseMismatchError, EventStateError
 INT_MAX = 2**31 - 1
 UINT_MAX = 2**32 - 1
 LONG_MAX = 2**63 - 1
-
-
-@pytest.fixture
-def sockpair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
-def _run_until(base: EventBase, done: Any, limit: float = 5.0) -> None:
-    """Run loop iterations until ``done()``; a guard timer bounds the wait."""
-    expired: list[int] = []
-    guard = Event.timer(base, lambda fd, what, arg: expired.append(1))
-    guard.add(limit)
-    while not done():
-        assert not expired, "condition not reached in time"
-        base.loop(EVLOOP_ONCE)
-    guard.delete()
 
 
 def _read_suspended(bev: BufferEvent) -> int:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any
 
 import trustme
+from loop_helpers import run_until
 
-from levent import EVLOOP_ONCE, Event, EventBase
+__all__ = ["client_context", "run_until", "server_context", "untrusting_client_context"]
 
 HOSTNAME = "localhost"
 
@@ -50,16 +50,3 @@ def untrusting_client_context() -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     _other_ca().configure_trust(ctx)
     return ctx
-
-
-def run_until(base: EventBase, done: Any, limit: float = 5.0) -> None:
-    """Run loop iterations until ``done()``; a guard timer bounds the wait."""
-    expired: list[int] = []
-    guard = Event.timer(base, lambda fd, what, arg: expired.append(1))
-    guard.add(limit)
-    try:
-        while not done():
-            assert not expired, "condition not reached in time"
-            base.loop(EVLOOP_ONCE)
-    finally:
-        guard.delete()
