@@ -604,26 +604,35 @@ class Evbuffer:
         finally:
             lk.release()
 
+    def _grow_tail(self, t: _Chunk, data: memoryview | bytes, n: int) -> bool:
+        """Append n bytes by growing the tail's bytearray in place; False if it cannot.
+
+        Only a tail that ends where its bytearray does (no spare room kept for a
+        read or a reservation) grows this way: one C call, amortised by
+        bytearray's over-allocation, no slice objects. A view someone still holds
+        on it forbids resizing; the caller then starts a new chunk.
+        """
+        buf = t.buf
+        end = t.end
+        if end != t.cap or not isinstance(buf, bytearray) or end != len(buf):
+            return False
+        try:
+            buf += data
+        except BufferError:
+            return False
+        t.end = t.cap = end + n
+        self._len += n
+        self._back_ver += 1
+        return True
+
     def _add_copy(self, view: memoryview | bytes, n: int) -> None:
         """Copy n bytes into the writable tail (and fresh chunks); no callbacks."""
         t = self._tail()
         done = 0
         if t is not None:
+            if self._grow_tail(t, view, n):
+                return
             space = t.cap - t.end
-            buf = t.buf
-            if space == 0 and isinstance(buf, bytearray) and t.end == len(buf):
-                # The tail ends where its bytearray does: grow it in place (one C
-                # call, amortised by bytearray's over-allocation, no slice objects).
-                # A view someone still holds on it forbids resizing: then a new chunk.
-                try:
-                    buf += view
-                except BufferError:
-                    pass
-                else:
-                    t.end = t.cap = t.end + n
-                    self._len += n
-                    self._back_ver += 1
-                    return
             if space >= n:
                 end = t.end
                 t.buf[end : end + n] = view  # type: ignore[index]
@@ -879,25 +888,13 @@ class Evbuffer:
             self._locked(self._add, data)
             return
         if type(data) is bytes and not self._freeze_back and not self._watched:
-            # Fast path, the common one: a small bytes object onto a tail that ends
-            # where its bytearray does — one in-place grow, nothing else to do.
+            # Fast path, the common one: a small bytes object onto a tail that can
+            # grow in place — nothing else to do (no callbacks, no freeze).
             n = len(data)
-            chunks = self._chunks
-            nch = len(chunks)
-            if n < _ZERO_COPY_MIN and nch > self._head:
-                t = chunks[nch - 1]
-                buf = t.buf
-                end = t.end
-                if t.writable and end == t.cap and isinstance(buf, bytearray) and end == len(buf):
-                    try:
-                        buf += data
-                    except BufferError:
-                        pass  # a view holds the tail: the general path starts a new chunk
-                    else:
-                        t.end = t.cap = end + n
-                        self._len += n
-                        self._back_ver += 1
-                        return
+            if n < _ZERO_COPY_MIN:
+                t = self._tail()
+                if t is not None and self._grow_tail(t, data, n):
+                    return
         self._add(data)
 
     def _add(self, data: object) -> None:
@@ -1920,9 +1917,7 @@ class Evbuffer:
         if not n:
             return
         t = self._tail()
-        if t is not None and n < _ZERO_COPY_MIN:
-            self._add_copy(data, n)
-        else:
+        if t is None or n >= _ZERO_COPY_MIN or not self._grow_tail(t, data, n):
             self._append_chunk(_Chunk(data, 0, n))
             self._back_ver += 1
         if self._watched:

@@ -334,7 +334,7 @@ def _bind(address: Address, flags: int, backlog: int) -> socket.socket:
     """``evconnlistener_new_bind``'s socket: created, configured, bound, listening."""
     if backlog == 0:
         raise ValueError("backlog 0 means 'already listening', which a new socket is not")
-    family = _family_of(address)
+    family = util.sockaddr_family(address)
     if family == socket.AF_UNIX and flags & (LEV_OPT.REUSEABLE | LEV_OPT.REUSEABLE_PORT):
         raise ValueError("LEV_OPT_REUSEABLE(_PORT) does not apply to a UNIX socket")
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -378,13 +378,3 @@ def _adopt(sock: socket.socket | int, backlog: int) -> socket.socket:
         owned.listen(_DEFAULT_BACKLOG)
     return owned
 
-
-def _family_of(address: Address) -> int:
-    if isinstance(address, (str, bytes)):
-        return int(socket.AF_UNIX)
-    if not isinstance(address, tuple) or len(address) not in (2, 4):
-        raise TypeError("address must be (host, port), (host, port, flowinfo, scope_id) or a path")
-    host = address[0]
-    if not isinstance(host, str):
-        raise TypeError("the host of an address must be a str")
-    return int(socket.AF_INET6 if ":" in host or len(address) == 4 else socket.AF_INET)

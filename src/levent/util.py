@@ -32,6 +32,7 @@ __all__ = [
     "secure_rng_get_bytes",
     "secure_rng_init",
     "set_tcp_keepalive",
+    "sockaddr_family",
     "socket_geterror",
     "socketpair",
 ]
@@ -147,6 +148,32 @@ def socket_geterror(sock: FdLike) -> int:
         return s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     finally:
         s.close()
+
+
+def sockaddr_family(address: object, numeric_only: bool = False) -> int:
+    """The address family a Python socket address names (what a ``sockaddr`` carries in C).
+
+    A ``str``/``bytes`` path is AF_UNIX; a ``(host, port, flowinfo, scope_id)``
+    tuple or a host with ``:`` is AF_INET6; any other ``(host, port)`` is
+    AF_INET. With ``numeric_only`` the host must be an IP address
+    (``ValueError`` otherwise), and its version decides.
+    """
+    if isinstance(address, (str, bytes)):
+        return int(socket.AF_UNIX)
+    if not isinstance(address, tuple) or len(address) not in (2, 4):
+        raise TypeError("address must be (host, port), (host, port, flowinfo, scope_id) or a path")
+    host = address[0]
+    if not isinstance(host, str):
+        raise TypeError("the host of an address must be a str")
+    if numeric_only:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(
+                f"{host!r} is not a numeric address; use connect_hostname() for names"
+            ) from None
+        return int(socket.AF_INET6 if ip.version == 6 else socket.AF_INET)
+    return int(socket.AF_INET6 if ":" in host or len(address) == 4 else socket.AF_INET)
 
 
 def parse_sockaddr_port(text: str) -> tuple[str, int] | tuple[str, int, int, int]:

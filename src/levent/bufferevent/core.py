@@ -441,6 +441,9 @@ class BufferEvent:
         raise ValueError("getwatermark needs exactly EV_READ or EV_WRITE")
 
     def _apply_read_high(self) -> None:
+        # libevent's bufferevent_inbuf_wm_cb: the high watermark holds reading off
+        # exactly while the input is at or above it, whoever changed the input.
+        # (suspend_read / unsuspend_read are idempotent per reason.)
         high = self._wm_read_high
         if high and len(self._input) >= high:
             self.suspend_read(SUSPEND_WM)
@@ -454,16 +457,8 @@ class BufferEvent:
             if n_added and self._enabled & _WRITE and not self._write_suspended and not self._freed:
                 self._output_added()
             return
-        # libevent's bufferevent_inbuf_wm_cb: the high watermark holds reading off
-        # exactly while the input is at or above it, whoever changed the input.
-        high = self._wm_read_high
-        if not high:
-            return
-        if len(buf) >= high:
-            if not self._read_suspended & SUSPEND_WM:
-                self.suspend_read(SUSPEND_WM)
-        elif self._read_suspended & SUSPEND_WM:
-            self.unsuspend_read(SUSPEND_WM)
+        if self._wm_read_high:
+            self._apply_read_high()
 
     def set_timeouts(self, timeout_read: float | None, timeout_write: float | None) -> None:
         """Per-direction inactivity timeouts; None or 0: none (``bufferevent_set_timeouts``)."""

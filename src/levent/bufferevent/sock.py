@@ -26,7 +26,6 @@ has its own resolver, so the loop never blocks on DNS.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from ..base import EventBase
 from ..constants import EV
 from ..errors import EventStateError
 from ..event import Deferred, Event
+from ..util import sockaddr_family
 from .constants import BEV_EVENT, BEV_OPT
 from .core import SUSPEND_LOOKUP, SUSPEND_WM, BufferEvent
 
@@ -235,7 +235,7 @@ class SocketBufferEvent(BufferEvent):
                 raise EventStateError("connect(None) needs a socket that is already connecting")
             self._begin_connect()
             return
-        family = _family_of(address)
+        family = sockaddr_family(address, numeric_only=True)
         if self._sock is None:
             self._attach(socket.socket(family, socket.SOCK_STREAM))
             self._owns_sock = True
@@ -443,11 +443,9 @@ class SocketBufferEvent(BufferEvent):
             self._ev_read.delete()
             self._run_eventcb(_READING_EOF, 0)
             return
-        inp._io_add(data)
+        inp._io_add(data)  # its change hook suspends reading at the high watermark
         if rate is not None:
             rate.consumed_read(self, n)
-        if high and len(inp) >= high:
-            self.suspend_read(SUSPEND_WM)
         if len(inp) >= self._wm_read_low:
             # The common server step — read, answer, write — costs no deferred
             # flush: output the read callback adds goes out when it returns.
@@ -541,20 +539,3 @@ class SocketBufferEvent(BufferEvent):
 
 def _readable_cb(fd: int, what: int, bev: SocketBufferEvent) -> None:
     bev._on_readable(fd, what, None)
-
-
-def _family_of(address: Any) -> int:
-    if isinstance(address, (str, bytes)):
-        return int(socket.AF_UNIX)
-    if not isinstance(address, tuple) or len(address) not in (2, 4):
-        raise TypeError("address must be (host, port), (host, port, flowinfo, scope_id) or a path")
-    host = address[0]
-    if not isinstance(host, str):
-        raise TypeError("the host of an address must be a str")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(
-            f"{host!r} is not a numeric address; use connect_hostname() for names"
-        ) from None
-    return int(socket.AF_INET6 if ip.version == 6 else socket.AF_INET)
