@@ -109,6 +109,9 @@ def accept_conn_cb(
     listener: Listener, sock: socket.socket, address: Any, server: EchoServer
 ) -> None:
     """A new client: a bufferevent that echoes."""
+    # As asyncio does for every TCP transport: an echo is latency-bound, and with
+    # Nagle on the kernel also does more work per segment.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bev = BufferEvent.socket(server.base, sock, BEV_OPT_CLOSE_ON_FREE)
     bev.setcb(echo_read_cb, None, echo_event_cb, server)
     bev.enable(EV_READ | EV_WRITE)
