@@ -38,6 +38,10 @@ COMPILED_MODULES = [
     "src/levent/bufferevent/filter.py",
     "src/levent/bufferevent/ssl.py",
     "src/levent/bufferevent/ratelim.py",
+    "src/levent/http/headers.py",
+    "src/levent/http/request.py",
+    "src/levent/http/protocol.py",
+    "src/levent/http/server.py",
 ]
 
 _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}

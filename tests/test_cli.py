@@ -25,6 +25,7 @@ NAMES = [
     "event-server",
     "echo-server",
     "proxy",
+    "http-server",
 ]
 
 

@@ -32,6 +32,7 @@ SAMPLE_MODULES: tuple[str, ...] = (
     "event_server",
     "echo_server",
     "proxy",
+    "http_server",
 )
 
 

@@ -1,0 +1,49 @@
+"""levent.http: libevent's evhttp — an HTTP/1.x server and client, URIs and headers.
+
+``HttpServer`` (``evhttp``), ``HttpRequest`` (``evhttp_request``),
+``HttpConnection`` (the client's ``evhttp_connection``), ``Uri``
+(``evhttp_uri``) and ``Headers`` (``evkeyvalq``), with libevent's constants.
+Built on levent's Listener and BufferEvents (DESIGN.md §2); HTTP/1.x parsing is
+llhttp's through ``httptools`` (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from .constants import *  # noqa: F403
+from .constants import __all__ as _constants_all
+from .headers import Headers
+from .protocol import ParseRejection, RequestParser
+from .request import HttpError, HttpRequest
+from .server import DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT, BoundSocket, HttpServer, ServerConnection
+from .uri import (
+    Uri,
+    decode_uri,
+    encode_uri,
+    htmlescape,
+    parse_query,
+    parse_query_str,
+    uridecode,
+    uriencode,
+)
+
+__all__ = [
+    *_constants_all,
+    "DEFAULT_CONTENT_TYPE",
+    "DEFAULT_TIMEOUT",
+    "BoundSocket",
+    "Headers",
+    "HttpError",
+    "HttpRequest",
+    "HttpServer",
+    "ParseRejection",
+    "RequestParser",
+    "ServerConnection",
+    "Uri",
+    "decode_uri",
+    "encode_uri",
+    "htmlescape",
+    "parse_query",
+    "parse_query_str",
+    "uridecode",
+    "uriencode",
+]
