@@ -9,6 +9,7 @@ llhttp's through ``httptools`` (DESIGN.md §4).
 
 from __future__ import annotations
 
+from .client import HttpConnection, ResponseError, ResponseReader
 from .constants import *  # noqa: F403
 from .constants import __all__ as _constants_all
 from .headers import Headers
@@ -32,11 +33,14 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BoundSocket",
     "Headers",
+    "HttpConnection",
     "HttpError",
     "HttpRequest",
     "HttpServer",
     "ParseRejection",
     "RequestParser",
+    "ResponseError",
+    "ResponseReader",
     "ServerConnection",
     "Uri",
     "decode_uri",
