@@ -615,3 +615,40 @@ def test_given_corrupt_compressed_data_the_reader_gets_reading_error(
     assert not filt.enabled & EV_READ
     filt.free()
     under.free()
+
+
+def test_given_no_timeouts_a_filter_creates_no_timers_and_creates_them_on_first_use(
+    base: EventBase,
+) -> None:
+    """Generic timeouts (core.GenericTimeoutBufferEvent): timers made lazily, freed at the end."""
+    a, peer = BufferEvent.pair(base)
+    filt = FilterBufferEvent(a, None, None, BEV_OPT_CLOSE_ON_FREE)
+    filt.enable(EV_READ | EV_WRITE)
+    filt.write(b"data")
+    _spin(base)
+    assert filt._timer_read is None and filt._timer_write is None
+    filt.set_timeouts(5.0, None)
+    assert filt._timer_read is not None and filt._timer_write is None
+    filt.free()
+    assert filt._timer_read is None  # freed with the bufferevent
+    peer.free()
+
+
+def test_given_a_filter_read_timeout_fired_enabling_reading_again_restarts_it(
+    base: EventBase,
+) -> None:
+    """bufferevent_generic_read_timeout_cb: READING|TIMEOUT disables EV_READ; enable re-arms."""
+    a, peer = BufferEvent.pair(base)
+    filt = FilterBufferEvent(a, None, None, BEV_OPT_CLOSE_ON_FREE)
+    events: list[int] = []
+    filt.setcb(None, None, lambda bev, what, arg: events.append(int(what)))
+    filt.set_timeouts(0.05, None)
+    filt.enable(EV_READ)
+    _run_until(base, lambda: len(events) == 1)
+    assert events == [BEV_EVENT_READING | BEV_EVENT_TIMEOUT]
+    assert not filt.enabled & EV_READ
+    filt.enable(EV_READ)
+    _run_until(base, lambda: len(events) == 2)
+    assert events[1] == BEV_EVENT_READING | BEV_EVENT_TIMEOUT
+    filt.free()
+    peer.free()

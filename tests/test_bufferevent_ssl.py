@@ -457,6 +457,24 @@ def test_given_a_peer_that_never_handshakes_the_read_timeout_fires(
     server.free()
 
 
+def test_given_a_handshake_read_timeout_fired_it_is_not_restarted_by_itself(
+    base: EventBase, sockpair: tuple[socket.socket, socket.socket]
+) -> None:
+    """Generic timeouts: the timer fires once; the handshake still waits, without a second one."""
+    trace: Trace = []
+    server = ssl_socket(base, sockpair[1], server_context(), _SERVER)
+    server.setcb(None, None, _events(trace, "s"))
+    server.set_timeouts(0.03, 0.03)
+    run_until(base, lambda: bool(trace))
+    deadline = time.monotonic() + 0.2
+    while time.monotonic() < deadline:
+        base.loop(EVLOOP_NONBLOCK)
+        time.sleep(0.01)
+    assert _event_of(trace, "s") == [BEV_EVENT_READING | BEV_EVENT_TIMEOUT]
+    assert not server.enabled & EV_READ
+    server.free()
+
+
 # -- freeing ------------------------------------------------------------------------------
 
 

@@ -17,7 +17,17 @@ Kinds (socket, pair, filter, TLS) are subclasses (``sock``, ``pair``,
 ``filter``, ``ssl``); rate limits live in ``ratelim``; they override the ``_on_*``
 hooks below to start and stop their I/O. ``suspend`` reasons (watermark,
 connect in progress, rate limit …) are bits, so that several can hold a
-direction off at once and it resumes only when the last one is lifted.
+direction off at once and it resumes only when the last one is lifted. The
+kinds without an fd of their own (pair, filter, TLS) derive from
+``GenericTimeoutBufferEvent``, which carries libevent's generic timeout timers.
+
+``BEV_OPT_THREADSAFE`` gives a bufferevent a ``BevLock`` (shared by a pair's
+ends, and by a filter or TLS bufferevent and its underlying one); the public
+operations here, the deferred-callback run and the generic timeouts take it,
+as do the pair, filter and TLS kinds' own entry points. It takes the base's
+lock first, and the loop holds that lock for each callback pass, so every
+callback the loop runs — a socket bufferevent's I/O callbacks included — is
+excluded while another thread holds a bufferevent's lock: see ``BevLock``.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from ..base import EventBase
 from ..buffer import Evbuffer
 from ..constants import EV
 from ..errors import BufferFrozenError, EventStateError
-from ..event import Deferred
+from ..event import Deferred, Event
 from .constants import BEV_EVENT, BEV_OPT, BEV_TRIG
 
 if TYPE_CHECKING:
@@ -39,7 +49,14 @@ if TYPE_CHECKING:
     from .ratelim import RateLimitConfig, RateLimitGroup
     from .ssl import SslBufferEvent
 
-__all__ = ["BufferEvent", "DataCallback", "EventCallback", "RateLimiter"]
+__all__ = [
+    "BevLock",
+    "BufferEvent",
+    "DataCallback",
+    "EventCallback",
+    "GenericTimeoutBufferEvent",
+    "RateLimiter",
+]
 
 
 class RateLimiter(Protocol):
@@ -67,9 +84,12 @@ EventCallback = Callable[["BufferEvent", int, Any], object]
 _READ: Final = int(EV.READ)
 _WRITE: Final = int(EV.WRITE)
 _RW: Final = _READ | _WRITE
+_TIMEOUT: Final = int(EV.TIMEOUT)
 _DEFER: Final = int(BEV_OPT.DEFER_CALLBACKS)
 _IGNORE_WM: Final = int(BEV_TRIG.IGNORE_WATERMARKS)
 _CONNECTED: Final = int(BEV_EVENT.CONNECTED)
+_READING_TIMEOUT: Final = int(BEV_EVENT.READING | BEV_EVENT.TIMEOUT)
+_WRITING_TIMEOUT: Final = int(BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT)
 _ALL_OPTIONS: Final = 0xF
 
 #: Why a direction is held off (libevent's BEV_SUSPEND_*).
@@ -84,6 +104,56 @@ SUSPEND_FILT_READ: Final = 0x10  # a filter's underlying bufferevent is full
 #: not each byte, is what costs.
 DEFAULT_MAX_SINGLE_READ: Final = 64 * 1024
 DEFAULT_MAX_SINGLE_WRITE: Final = 64 * 1024
+
+
+class BevLock:
+    """The lock of a ``BEV_OPT_THREADSAFE`` bufferevent (libevent's ``bev->lock``).
+
+    Recursive. Acquiring it takes the EventBase's lock first, then the
+    bufferevent's own: the loop thread holds the base lock for a whole
+    callback pass (docs/threads.md), so that order is the only one that cannot
+    deadlock — a thread that holds a bufferevent's lock may then schedule
+    work on the base (every write does), and the loop, which runs that
+    bufferevent's callbacks with the base lock held, waits for it as a whole.
+    Holding ``bev.lock()`` from another thread therefore keeps the loop from
+    running callbacks (of that bufferevent, and with it of the others on
+    that base) until ``unlock()``.
+
+    One BevLock is shared by the bufferevents that belong together, as in
+    libevent: both ends of a pair, a filter (or TLS) bufferevent and its
+    underlying one. They always share a base (a filter uses its underlying's,
+    a TLS filter refuses another one). The lock is also the lock of their
+    input and output Evbuffers (``evbuffer_enable_locking(buf, bev->lock)``),
+    so ``bev.output.add(...)`` from another thread is safe too.
+    """
+
+    __slots__ = ("_base_lock", "_own")
+
+    def __init__(self, base: EventBase) -> None:
+        self._base_lock = base._lock
+        self._own = threading.RLock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the base lock, then this one; False if ``blocking``/``timeout`` gave up."""
+        base_lock = self._base_lock
+        if not base_lock.acquire(blocking, timeout):
+            return False
+        if not self._own.acquire(blocking, timeout):
+            base_lock.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        """Release both, in the reverse order."""
+        self._own.release()
+        self._base_lock.release()
+
+    def __enter__(self) -> BevLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class BufferEvent:
@@ -125,7 +195,7 @@ class BufferEvent:
         "_writecb_pending",
     )
 
-    def __init__(self, base: EventBase, options: int = 0) -> None:
+    def __init__(self, base: EventBase, options: int = 0, lock: BevLock | None = None) -> None:
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
         options = int(options)
@@ -164,12 +234,30 @@ class BufferEvent:
         self._rate: RateLimiter | None = None
         self._refcnt = 1
         self._freed = False
-        self._lock: threading.RLock | None = (
-            threading.RLock() if options & BEV_OPT.THREADSAFE else None
-        )
+        self._lock: BevLock | None = None
         # Both buffers report their changes straight to us (Evbuffer.set_change_hook).
         self._input.set_change_hook(self)
         self._output.set_change_hook(self)
+        if options & BEV_OPT.THREADSAFE:
+            # ``lock``: the one to share (a pair's other end, a filter's underlying
+            # bufferevent); None makes a new one.
+            self._enable_locking(lock)
+
+    def _enable_locking(self, lock: BevLock | None) -> BevLock:
+        """``bufferevent_enable_locking_``: use ``lock`` (or a new one) here and for both buffers.
+
+        A bufferevent that already has a lock keeps it (and it is returned).
+        """
+        own = self._lock
+        if own is not None:
+            return own
+        if lock is None:
+            lock = BevLock(self._base)
+        self._lock = lock
+        for buf in (self._input, self._output):
+            if buf._lock is None:
+                buf.enable_locking(lock)
+        return lock
 
     # -- the constructors, per kind ------------------------------------------------
 
@@ -276,7 +364,14 @@ class BufferEvent:
 
     def getcb(self) -> tuple[DataCallback | None, DataCallback | None, EventCallback | None, Any]:
         """The three callbacks and their argument (``bufferevent_getcb``)."""
-        return self._readcb, self._writecb, self._eventcb, self._cbarg
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            return self._readcb, self._writecb, self._eventcb, self._cbarg
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_underlying(self) -> BufferEvent | None:
         """The bufferevent a filter wraps; None for the others (``bufferevent_get_underlying``)."""
@@ -300,63 +395,112 @@ class BufferEvent:
         arg: Any = None,
     ) -> None:
         """Set the three callbacks and their shared argument (``bufferevent_setcb``)."""
-        for cb in (readcb, writecb, eventcb):
-            if cb is not None and not callable(cb):
-                raise TypeError("callbacks must be callable or None")
-        self._readcb = readcb
-        self._writecb = writecb
-        self._eventcb = eventcb
-        self._cbarg = arg
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            for cb in (readcb, writecb, eventcb):
+                if cb is not None and not callable(cb):
+                    raise TypeError("callbacks must be callable or None")
+            self._readcb = readcb
+            self._writecb = writecb
+            self._eventcb = eventcb
+            self._cbarg = arg
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- enabling ------------------------------------------------------------------
 
     def enable(self, events: int) -> None:
         """Start reading and/or writing (``bufferevent_enable``); restarts that timeout."""
-        events = _check_events(events)
-        self._check_usable()
-        self._enabled |= events
-        if events & _READ and not self._read_suspended:
-            self._start_reading()
-        if events & _WRITE and not self._write_suspended:
-            self._start_writing()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            events = _check_events(events)
+            self._check_usable()
+            self._enabled |= events
+            if events & _READ and not self._read_suspended:
+                self._start_reading()
+            if events & _WRITE and not self._write_suspended:
+                self._start_writing()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def disable(self, events: int) -> None:
         """Stop reading and/or writing (``bufferevent_disable``)."""
-        events = _check_events(events)
-        self._check_usable()
-        self._enabled &= ~events
-        if events & _READ:
-            self._stop_reading()
-        if events & _WRITE:
-            self._stop_writing()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            events = _check_events(events)
+            self._check_usable()
+            self._enabled &= ~events
+            if events & _READ:
+                self._stop_reading()
+            if events & _WRITE:
+                self._stop_writing()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def suspend_read(self, why: int) -> None:
         """Hold reading off for ``why`` (a SUSPEND_* bit); used by rate limits and filters."""
-        was = self._read_suspended
-        self._read_suspended = was | why
-        if not was:
-            self._stop_reading()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            was = self._read_suspended
+            self._read_suspended = was | why
+            if not was:
+                self._stop_reading()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def unsuspend_read(self, why: int) -> None:
         """Lift ``why``; reading resumes when no reason is left and EV_READ is enabled."""
-        was = self._read_suspended
-        self._read_suspended = was & ~why
-        if was and not self._read_suspended and self._enabled & _READ and not self._freed:
-            self._start_reading()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            was = self._read_suspended
+            self._read_suspended = was & ~why
+            if was and not self._read_suspended and self._enabled & _READ and not self._freed:
+                self._start_reading()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def suspend_write(self, why: int) -> None:
         """Hold writing off for ``why``."""
-        was = self._write_suspended
-        self._write_suspended = was | why
-        if not was:
-            self._stop_writing()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            was = self._write_suspended
+            self._write_suspended = was | why
+            if not was:
+                self._stop_writing()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def unsuspend_write(self, why: int) -> None:
         """Lift ``why``; writing resumes when no reason is left and EV_WRITE is enabled."""
-        was = self._write_suspended
-        self._write_suspended = was & ~why
-        if was and not self._write_suspended and self._enabled & _WRITE and not self._freed:
-            self._start_writing()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            was = self._write_suspended
+            self._write_suspended = was & ~why
+            if was and not self._write_suspended and self._enabled & _WRITE and not self._freed:
+                self._start_writing()
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- the kind's I/O hooks (overridden) ----------------------------------------------
 
@@ -389,26 +533,54 @@ class BufferEvent:
 
     def write(self, data: Any) -> None:
         """Append ``data`` to the output (``bufferevent_write``)."""
-        self._check_usable()
-        self._output.add(data)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            self._output.add(data)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def write_buffer(self, buf: Evbuffer) -> None:
         """Move all of ``buf`` into the output (``bufferevent_write_buffer``)."""
-        self._check_usable()
-        self._output.add_buffer(buf)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            self._output.add_buffer(buf)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def read(self, n: int) -> bytes:
         """Remove and return up to ``n`` bytes of input (``bufferevent_read``); b"" if none."""
-        self._check_usable()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
         try:
-            return self._input.remove(n)
-        except BufferFrozenError:
-            return b""
+            self._check_usable()
+            try:
+                return self._input.remove(n)
+            except BufferFrozenError:
+                return b""
+        finally:
+            if lk is not None:
+                lk.release()
 
     def read_buffer(self, buf: Evbuffer) -> None:
         """Move all of the input into ``buf`` (``bufferevent_read_buffer``)."""
-        self._check_usable()
-        buf.add_buffer(self._input)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            buf.add_buffer(self._input)
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- watermarks, timeouts, limits ------------------------------------------------------
 
@@ -417,28 +589,42 @@ class BufferEvent:
 
         ``high`` 0 means unlimited. ``low > high`` with a non-zero ``high`` is refused.
         """
-        events = _check_events(events)
-        if not isinstance(low, int) or not isinstance(high, int):
-            raise TypeError("watermarks must be ints")
-        if low < 0 or high < 0:
-            raise ValueError("watermarks must not be negative")
-        if high and low > high:
-            raise ValueError(f"low watermark {low} is above the high watermark {high}")
-        if events & _WRITE:
-            self._wm_write_low = low
-            self._wm_write_high = high
-        if events & _READ:
-            self._wm_read_low = low
-            self._wm_read_high = high
-            self._apply_read_high()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            events = _check_events(events)
+            if not isinstance(low, int) or not isinstance(high, int):
+                raise TypeError("watermarks must be ints")
+            if low < 0 or high < 0:
+                raise ValueError("watermarks must not be negative")
+            if high and low > high:
+                raise ValueError(f"low watermark {low} is above the high watermark {high}")
+            if events & _WRITE:
+                self._wm_write_low = low
+                self._wm_write_high = high
+            if events & _READ:
+                self._wm_read_low = low
+                self._wm_read_high = high
+                self._apply_read_high()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def getwatermark(self, events: int) -> tuple[int, int]:
         """``(low, high)`` of exactly one direction (``bufferevent_getwatermark``)."""
-        if events == _READ:
-            return self._wm_read_low, self._wm_read_high
-        if events == _WRITE:
-            return self._wm_write_low, self._wm_write_high
-        raise ValueError("getwatermark needs exactly EV_READ or EV_WRITE")
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if events == _READ:
+                return self._wm_read_low, self._wm_read_high
+            if events == _WRITE:
+                return self._wm_write_low, self._wm_write_high
+            raise ValueError("getwatermark needs exactly EV_READ or EV_WRITE")
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _apply_read_high(self) -> None:
         # libevent's bufferevent_inbuf_wm_cb: the high watermark holds reading off
@@ -462,18 +648,39 @@ class BufferEvent:
 
     def set_timeouts(self, timeout_read: float | None, timeout_write: float | None) -> None:
         """Per-direction inactivity timeouts; None or 0: none (``bufferevent_set_timeouts``)."""
-        self._timeout_read = _check_timeout(timeout_read)
-        self._timeout_write = _check_timeout(timeout_write)
-        if not self._freed:
-            self._timeouts_changed()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._timeout_read = _check_timeout(timeout_read)
+            self._timeout_write = _check_timeout(timeout_write)
+            if not self._freed:
+                self._timeouts_changed()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def set_max_single_read(self, size: int) -> None:
         """Largest single read; 0 restores the default (``bufferevent_set_max_single_read``)."""
-        self._max_single_read = _check_max(size, DEFAULT_MAX_SINGLE_READ)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._max_single_read = _check_max(size, DEFAULT_MAX_SINGLE_READ)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def set_max_single_write(self, size: int) -> None:
         """Largest single write; 0 restores the default (``bufferevent_set_max_single_write``)."""
-        self._max_single_write = _check_max(size, DEFAULT_MAX_SINGLE_WRITE)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._max_single_write = _check_max(size, DEFAULT_MAX_SINGLE_WRITE)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_max_single_read(self) -> int:
         """``bufferevent_get_max_single_read``."""
@@ -485,76 +692,153 @@ class BufferEvent:
 
     def get_max_to_read(self) -> int:
         """What the next read may take, rate limits included (``bufferevent_get_max_to_read``)."""
-        rate = self._rate
-        if rate is None:
-            return self._max_single_read
-        return max(0, rate.max_to_read(self))
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            rate = self._rate
+            if rate is None:
+                return self._max_single_read
+            return max(0, rate.max_to_read(self))
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_max_to_write(self) -> int:
         """What the next write may send, rate limits included (``bufferevent_get_max_to_write``)."""
-        rate = self._rate
-        if rate is None:
-            return self._max_single_write
-        return max(0, rate.max_to_write(self))
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            rate = self._rate
+            if rate is None:
+                return self._max_single_write
+            return max(0, rate.max_to_write(self))
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- rate limiting (bufferevent_ratelim.c; the logic lives in .ratelim) -----------
 
     def set_rate_limit(self, cfg: RateLimitConfig | None) -> None:
         """``bufferevent_set_rate_limit``: a per-bev token bucket; None removes it."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        ratelim.set_rate_limit(self, cfg)
+            ratelim.set_rate_limit(self, cfg)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_read_limit(self) -> int:
         """``bufferevent_get_read_limit``: per-bev read tokens, or EV_SSIZE_MAX."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        return ratelim.get_read_limit(self)
+            return ratelim.get_read_limit(self)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_write_limit(self) -> int:
         """``bufferevent_get_write_limit``: per-bev write tokens, or EV_SSIZE_MAX."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        return ratelim.get_write_limit(self)
+            return ratelim.get_write_limit(self)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_token_bucket_cfg(self) -> RateLimitConfig | None:
         """``bufferevent_get_token_bucket_cfg``."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        return ratelim.get_token_bucket_cfg(self)
+            return ratelim.get_token_bucket_cfg(self)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def decrement_read_limit(self, n: int) -> None:
         """``bufferevent_decrement_read_limit``; a negative n refills."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        ratelim.decrement_read_limit(self, n)
+            ratelim.decrement_read_limit(self, n)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def decrement_write_limit(self, n: int) -> None:
         """``bufferevent_decrement_write_limit``; a negative n refills."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        ratelim.decrement_write_limit(self, n)
+            ratelim.decrement_write_limit(self, n)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def add_to_rate_limit_group(self, group: RateLimitGroup | None) -> None:
         """``bufferevent_add_to_rate_limit_group`` (None: leave the group)."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        ratelim.add_to_rate_limit_group(self, group)
+            ratelim.add_to_rate_limit_group(self, group)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def remove_from_rate_limit_group(self) -> None:
         """``bufferevent_remove_from_rate_limit_group``."""
-        from . import ratelim
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            from . import ratelim
 
-        ratelim.remove_from_rate_limit_group(self)
+            ratelim.remove_from_rate_limit_group(self)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def priority_set(self, priority: int) -> None:
         """Priority of the internal events (``bufferevent_priority_set``)."""
-        if not isinstance(priority, int) or not 0 <= priority < self._base.get_npriorities():
-            raise ValueError(f"priority {priority!r} out of range")
-        self._priority = priority
-        deferred = self._deferred
-        if deferred is not None:
-            deferred.set_priority(priority)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if not isinstance(priority, int) or not 0 <= priority < self._base.get_npriorities():
+                raise ValueError(f"priority {priority!r} out of range")
+            self._priority = priority
+            deferred = self._deferred
+            if deferred is not None:
+                deferred.set_priority(priority)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_priority(self) -> int:
         """``bufferevent_get_priority``."""
@@ -569,11 +853,18 @@ class BufferEvent:
 
     def flush(self, iotype: int, mode: int) -> int:
         """Push data through filters or pairs (``bufferevent_flush``): -1, 0 or 1."""
-        iotype = _check_events(iotype)
-        if mode not in (0, 1, 2):
-            raise ValueError(f"unknown flush mode {mode!r}")
-        self._check_usable()
-        return self._flush(iotype, int(mode))
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            iotype = _check_events(iotype)
+            if mode not in (0, 1, 2):
+                raise ValueError(f"unknown flush mode {mode!r}")
+            self._check_usable()
+            return self._flush(iotype, int(mode))
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- triggering callbacks ----------------------------------------------------------
 
@@ -583,16 +874,30 @@ class BufferEvent:
         Watermarks apply unless ``BEV_TRIG_IGNORE_WATERMARKS``;
         ``BEV_TRIG_DEFER_CALLBACKS`` defers.
         """
-        iotype = _check_events(iotype)
-        options = int(options)
-        if iotype & _READ:
-            self._run_readcb(options)
-        if iotype & _WRITE:
-            self._run_writecb(options)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            iotype = _check_events(iotype)
+            options = int(options)
+            if iotype & _READ:
+                self._run_readcb(options)
+            if iotype & _WRITE:
+                self._run_writecb(options)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def trigger_event(self, what: int, options: int = 0) -> None:
         """Run the event callback with ``what`` (``bufferevent_trigger_event``)."""
-        self._run_eventcb(int(what), int(options))
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._run_eventcb(int(what), int(options))
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _run_readcb(self, options: int) -> None:
         if self._readcb is None:
@@ -646,30 +951,37 @@ class BufferEvent:
 
     def _run_deferred(self) -> None:
         """One deferred run: CONNECTED, then read, then write, then the other events."""
-        self._refcnt += 1
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
         try:
-            # As libevent: a pending flag is consumed only by a callback that runs,
-            # so one set again later still sees what was pending.
-            cb = self._eventcb
-            if self._eventcb_pending & _CONNECTED and cb is not None:
-                self._eventcb_pending &= ~_CONNECTED
-                cb(self, _CONNECTED, self._cbarg)
-            readcb = self._readcb
-            if self._readcb_pending and readcb is not None:
-                self._readcb_pending = False
-                readcb(self, self._cbarg)
-                self._inbuf_wm_check()
-            writecb = self._writecb
-            if self._writecb_pending and writecb is not None:
-                self._writecb_pending = False
-                writecb(self, self._cbarg)
-            cb = self._eventcb
-            pending = self._eventcb_pending
-            if pending and cb is not None:
-                self._eventcb_pending = 0
-                cb(self, pending, self._cbarg)
+            self._refcnt += 1
+            try:
+                # As libevent: a pending flag is consumed only by a callback that runs,
+                # so one set again later still sees what was pending.
+                cb = self._eventcb
+                if self._eventcb_pending & _CONNECTED and cb is not None:
+                    self._eventcb_pending &= ~_CONNECTED
+                    cb(self, _CONNECTED, self._cbarg)
+                readcb = self._readcb
+                if self._readcb_pending and readcb is not None:
+                    self._readcb_pending = False
+                    readcb(self, self._cbarg)
+                    self._inbuf_wm_check()
+                writecb = self._writecb
+                if self._writecb_pending and writecb is not None:
+                    self._writecb_pending = False
+                    writecb(self, self._cbarg)
+                cb = self._eventcb
+                pending = self._eventcb_pending
+                if pending and cb is not None:
+                    self._eventcb_pending = 0
+                    cb(self, pending, self._cbarg)
+            finally:
+                self.decref()
         finally:
-            self.decref()
+            if lk is not None:
+                lk.release()
 
     # -- locking and lifetime ------------------------------------------------------
 
@@ -687,21 +999,35 @@ class BufferEvent:
 
     def incref(self) -> None:
         """Take a reference (``bufferevent_incref``)."""
-        self._refcnt += 1
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._refcnt += 1
+        finally:
+            if lk is not None:
+                lk.release()
 
     def decref(self) -> int:
         """Drop a reference; 1 when that destroyed it (``bufferevent_decref``)."""
-        self._refcnt -= 1
-        if self._refcnt > 0:
-            return 0
-        deferred = self._deferred
-        if deferred is not None:
-            deferred.cancel()
-        rate = self._rate
-        if rate is not None:
-            rate.release(self)  # leave the group, free the refill timer
-        self._destruct()
-        return 1
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._refcnt -= 1
+            if self._refcnt > 0:
+                return 0
+            deferred = self._deferred
+            if deferred is not None:
+                deferred.cancel()
+            rate = self._rate
+            if rate is not None:
+                rate.release(self)  # leave the group, free the refill timer
+            self._destruct()
+            return 1
+        finally:
+            if lk is not None:
+                lk.release()
 
     def free(self) -> None:
         """Release the bufferevent (``bufferevent_free``): callbacks cleared, I/O stopped.
@@ -709,16 +1035,23 @@ class BufferEvent:
         Output not yet written is dropped. With ``BEV_OPT_CLOSE_ON_FREE`` the fd
         (or the underlying bufferevent) is closed too. Safe inside a callback.
         """
-        if self._freed:
-            return
-        self._freed = True
-        self._readcb = self._writecb = None
-        self._eventcb = None
-        self._readcb_pending = self._writecb_pending = False
-        self._eventcb_pending = 0
-        self._stop_reading()
-        self._stop_writing()
-        self.decref()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if self._freed:
+                return
+            self._freed = True
+            self._readcb = self._writecb = None
+            self._eventcb = None
+            self._readcb_pending = self._writecb_pending = False
+            self._eventcb_pending = 0
+            self._stop_reading()
+            self._stop_writing()
+            self.decref()
+        finally:
+            if lk is not None:
+                lk.release()
 
     @property
     def freed(self) -> bool:
@@ -741,6 +1074,153 @@ class BufferEvent:
             f"<{type(self).__name__} fd={self.getfd()} {state} "
             f"input={len(self._input)} output={len(self._output)}>"
         )
+
+
+class GenericTimeoutBufferEvent(BufferEvent):
+    """A kind without an fd of its own (pair, filter, TLS): its timeouts are plain timers.
+
+    libevent's *generic* timeouts (``bufferevent_init_generic_timeout_cbs_``,
+    ``bufferevent_generic_adj_timeouts_``, ``BEV_RESET_GENERIC_*_TIMEOUT``,
+    ``BEV_DEL_GENERIC_*_TIMEOUT``): one timer per direction, created on first
+    use, (re)started on progress by the kind. The read timer runs while
+    reading is wanted (by default: EV_READ enabled and not suspended); the
+    write timer while writing is wanted (EV_WRITE enabled, not suspended, and
+    output waiting). When one fires, that direction is disabled
+    (``_read_timed_out`` / ``_write_timed_out``, overridable) and the event
+    callback gets ``READING|TIMEOUT`` or ``WRITING|TIMEOUT``.
+    """
+
+    __slots__ = ("_timer_read", "_timer_write")
+
+    def __init__(self, base: EventBase, options: int = 0, lock: BevLock | None = None) -> None:
+        super().__init__(base, options, lock)
+        # Created on first use: a bufferevent without timeouts needs neither.
+        self._timer_read: Event | None = None
+        self._timer_write: Event | None = None
+
+    # -- when the kind wants each timer (overridable) ----------------------------------
+
+    def _read_timeout_wanted(self) -> bool:
+        return not self._freed and self._enabled & _READ != 0 and not self._read_suspended
+
+    def _write_timeout_wanted(self) -> bool:
+        return (
+            not self._freed
+            and self._enabled & _WRITE != 0
+            and not self._write_suspended
+            and len(self._output) != 0
+        )
+
+    # -- arming ------------------------------------------------------------------------
+
+    def _adj_timeouts(self) -> None:
+        """``bufferevent_generic_adj_timeouts_``: restart or stop both timers from the state."""
+        self._adj_read_timeout()
+        self._adj_write_timeout()
+
+    def _adj_read_timeout(self) -> None:
+        if self._timeout_read is not None and self._read_timeout_wanted():
+            self._reset_read_timeout()
+        else:
+            self._del_read_timeout()
+
+    def _adj_write_timeout(self) -> None:
+        if self._timeout_write is not None and self._write_timeout_wanted():
+            self._reset_write_timeout()
+        else:
+            self._del_write_timeout()
+
+    def _reset_read_timeout(self) -> None:
+        """``BEV_RESET_GENERIC_READ_TIMEOUT``: (re)start the read timer if a timeout is set."""
+        timeout = self._timeout_read
+        if timeout is None:
+            return
+        timer = self._timer_read
+        if timer is None:
+            timer = Event(self._base, -1, 0, _generic_read_timeout_cb, self)
+            self._timer_read = timer
+        timer.add(timeout)
+
+    def _reset_write_timeout(self) -> None:
+        """``BEV_RESET_GENERIC_WRITE_TIMEOUT``."""
+        timeout = self._timeout_write
+        if timeout is None:
+            return
+        timer = self._timer_write
+        if timer is None:
+            timer = Event(self._base, -1, 0, _generic_write_timeout_cb, self)
+            self._timer_write = timer
+        timer.add(timeout)
+
+    def _del_read_timeout(self) -> None:
+        """``BEV_DEL_GENERIC_READ_TIMEOUT``."""
+        timer = self._timer_read
+        if timer is not None:
+            timer.delete()
+
+    def _del_write_timeout(self) -> None:
+        """``BEV_DEL_GENERIC_WRITE_TIMEOUT``."""
+        timer = self._timer_write
+        if timer is not None:
+            timer.delete()
+
+    def _write_timeout_pending(self) -> bool:
+        timer = self._timer_write
+        return timer is not None and timer.pending(_TIMEOUT) != 0
+
+    def _timeouts_changed(self) -> None:
+        self._adj_timeouts()
+
+    # -- firing --------------------------------------------------------------------------
+
+    def _read_timed_out(self) -> None:
+        """The read timer fired: libevent's ``bufferevent_disable(bev, EV_READ)``."""
+        self._enabled &= ~_READ
+        self._stop_reading()
+
+    def _write_timed_out(self) -> None:
+        """The write timer fired: ``bufferevent_disable(bev, EV_WRITE)``."""
+        self._enabled &= ~_WRITE
+        self._stop_writing()
+
+    def _on_timeout(self, what: int) -> None:
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if self._freed:
+                return
+            if what == _READ:
+                self._read_timed_out()
+                self._run_eventcb(_READING_TIMEOUT, 0)
+            else:
+                self._write_timed_out()
+                self._run_eventcb(_WRITING_TIMEOUT, 0)
+        finally:
+            if lk is not None:
+                lk.release()
+
+    def _destruct(self) -> None:
+        timer = self._timer_read
+        if timer is not None:
+            self._timer_read = None
+            timer.free()
+        timer = self._timer_write
+        if timer is not None:
+            self._timer_write = None
+            timer.free()
+
+
+# The timers' callbacks: module functions with the bufferevent as their
+# argument (no bound method per bufferevent).
+
+
+def _generic_read_timeout_cb(fd: int, what: int, bev: GenericTimeoutBufferEvent) -> None:
+    bev._on_timeout(_READ)
+
+
+def _generic_write_timeout_cb(fd: int, what: int, bev: GenericTimeoutBufferEvent) -> None:
+    bev._on_timeout(_WRITE)
 
 
 def _check_events(events: object) -> int:

@@ -43,12 +43,20 @@ Where levent differs from libevent 2.1, on purpose (docs/libevent-mapping.md):
 * A filter that returns something other than ``BEV_OK`` / ``BEV_NEED_MORE`` /
   ``BEV_ERROR`` raises ``TypeError`` (a bug in the filter, never silent).
 
-Timeouts are libevent's *generic* ones, plain timers on this bufferevent: the
-read timeout runs while EV_READ is enabled and not suspended and restarts each
-time the input filter produces data; the write timeout (re)starts when
-EV_WRITE is enabled and whenever the output filter makes progress — like
-libevent it is not stopped when everything has been written, so an idle
-writable filter with a write timeout reports ``WRITING|TIMEOUT``.
+Timeouts are libevent's *generic* ones (``GenericTimeoutBufferEvent``), plain
+timers on this bufferevent: the read timeout runs while EV_READ is enabled and
+not suspended and restarts each time the input filter produces data; the write
+timeout (re)starts when EV_WRITE is enabled and whenever the output filter
+makes progress — like libevent it is not stopped when everything has been
+written, so an idle writable filter with a write timeout reports
+``WRITING|TIMEOUT``.
+
+With ``BEV_OPT_THREADSAFE`` the filter uses its underlying bufferevent's lock
+when that one has a lock, and otherwise makes one and gives it to the
+underlying bufferevent too (libevent's ``bufferevent_enable_locking_``): the
+filters move data between the two, so one lock guards both. The callbacks the
+underlying bufferevent runs for the filter, and the filter's own loop
+callbacks, take it.
 """
 
 from __future__ import annotations
@@ -58,9 +66,9 @@ from typing import Any, Final, TypeAlias
 
 from ..buffer import Evbuffer
 from ..constants import EV
-from ..event import Deferred, Event
+from ..event import Deferred
 from .constants import BEV_EVENT, BEV_OPT, BEV_TRIG
-from .core import SUSPEND_FILT_READ, BufferEvent
+from .core import SUSPEND_FILT_READ, BufferEvent, GenericTimeoutBufferEvent
 
 __all__ = ["FilterBufferEvent", "FilterCallback", "FreeContextCallback"]
 
@@ -79,8 +87,6 @@ _DEFER: Final = int(BEV_TRIG.DEFER_CALLBACKS)
 _CLOSE_ON_FREE: Final = int(BEV_OPT.CLOSE_ON_FREE)
 _READING_ERROR: Final = int(BEV_EVENT.READING | BEV_EVENT.ERROR)
 _WRITING_ERROR: Final = int(BEV_EVENT.WRITING | BEV_EVENT.ERROR)
-_READING_TIMEOUT: Final = int(BEV_EVENT.READING | BEV_EVENT.TIMEOUT)
-_WRITING_TIMEOUT: Final = int(BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT)
 
 
 def pass_through(src: Evbuffer, dst: Evbuffer, dst_limit: int, mode: int, context: Any) -> int:
@@ -101,7 +107,7 @@ def _check_result(res: object, which: str) -> int:
     )
 
 
-class FilterBufferEvent(BufferEvent):
+class FilterBufferEvent(GenericTimeoutBufferEvent):
     """A BufferEvent that filters another one (``bufferevent_filter_new``).
 
     ``FilterBufferEvent(underlying, input_filter, output_filter, options=0,
@@ -130,8 +136,6 @@ class FilterBufferEvent(BufferEvent):
         "_linked",
         "_out_busy",
         "_output_filter",
-        "_timer_read",
-        "_timer_write",
         "_u_eventcb_bound",
         "_underlying",
     )
@@ -155,7 +159,11 @@ class FilterBufferEvent(BufferEvent):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable or None, not {type(fn).__name__}")
         underlying._check_usable()
-        super().__init__(underlying.base, options)
+        # THREADSAFE: share the underlying bufferevent's lock (or make one for both).
+        super().__init__(underlying.base, options, underlying._lock)
+        lock = self._lock
+        if lock is not None:
+            underlying._enable_locking(lock)
         base = self._base
         self._underlying = underlying
         self._input_filter: FilterCallback = (
@@ -171,17 +179,21 @@ class FilterBufferEvent(BufferEvent):
         #: The input filter last stopped on our high watermark, not for want of data.
         self._in_stalled = False
         self._linked = True
-        self._timer_read = Event(base, -1, 0, self._on_read_timeout)
-        self._timer_write = Event(base, -1, 0, self._on_write_timeout)
         self._kick = Deferred(base, self._on_kick)
         # One bound method, kept, so that _unlink can tell whether it is still installed.
         self._u_eventcb_bound: Callable[[BufferEvent, int, Any], object] = self._u_eventcb
-        underlying.incref()
-        underlying.setcb(self._u_readcb, self._u_writecb, self._u_eventcb_bound, None)
-        # Suspend first, then enable: the underlying bufferevent must not start
-        # reading for a filter whose EV_READ is still off (new ones have EV_WRITE only).
-        underlying.suspend_read(SUSPEND_FILT_READ)
-        underlying.enable(_READ | _WRITE)
+        if lock is not None:
+            lock.acquire()  # the underlying bufferevent's callbacks may run from now on
+        try:
+            underlying.incref()
+            underlying.setcb(self._u_readcb, self._u_writecb, self._u_eventcb_bound, None)
+            # Suspend first, then enable: the underlying bufferevent must not start
+            # reading for a filter whose EV_READ is still off (new ones have EV_WRITE only).
+            underlying.suspend_read(SUSPEND_FILT_READ)
+            underlying.enable(_READ | _WRITE)
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- accessors -----------------------------------------------------------------
 
@@ -195,8 +207,15 @@ class FilterBufferEvent(BufferEvent):
 
     def setfd(self, fd: object) -> None:
         """Change the underlying bufferevent's fd (libevent forwards ``BEV_CTRL_SET_FD``)."""
-        self._check_usable()
-        self._underlying.setfd(fd)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            self._underlying.setfd(fd)
+        finally:
+            if lk is not None:
+                lk.release()
 
     @property
     def context(self) -> Any:
@@ -210,9 +229,7 @@ class FilterBufferEvent(BufferEvent):
         # underlying bufferevent read again, and filter what already waits there.
         if not self._linked:
             return
-        timeout = self._timeout_read
-        if timeout is not None:
-            self._timer_read.add(timeout)
+        self._reset_read_timeout()
         u = self._underlying
         if not u._freed:
             u.unsuspend_read(SUSPEND_FILT_READ)
@@ -222,7 +239,7 @@ class FilterBufferEvent(BufferEvent):
     def _stop_reading(self) -> None:
         # be_filter_disable(EV_READ) / suspend (also our own high watermark):
         # backpressure on the underlying bufferevent.
-        self._timer_read.delete()
+        self._del_read_timeout()
         u = self._underlying
         if self._linked and not u._freed:
             u.suspend_read(SUSPEND_FILT_READ)
@@ -230,38 +247,18 @@ class FilterBufferEvent(BufferEvent):
     def _start_writing(self) -> None:
         # libevent's BEV_RESET_GENERIC_WRITE_TIMEOUT: enabling arms the write timer
         # even with nothing queued.
-        timeout = self._timeout_write
-        if timeout is not None:
-            self._timer_write.add(timeout)
+        self._reset_write_timeout()
         if len(self._output) and self._linked:
             self._kick.schedule()
 
     def _stop_writing(self) -> None:
-        self._timer_write.delete()
+        self._del_write_timeout()
 
     def _output_added(self) -> None:
         # bufferevent_filtered_outbuf_cb. While the output filter runs, writes to
         # this bufferevent land here and are left to that running loop.
         if not self._out_busy and self._linked:
             self._process_output(_NORMAL, _DEFER)
-
-    def _timeouts_changed(self) -> None:
-        # bufferevent_generic_adj_timeouts_.
-        timeout = self._timeout_read
-        if timeout is not None and self._enabled & _READ and not self._read_suspended:
-            self._timer_read.add(timeout)
-        else:
-            self._timer_read.delete()
-        timeout = self._timeout_write
-        if (
-            timeout is not None
-            and self._enabled & _WRITE
-            and not self._write_suspended
-            and len(self._output)
-        ):
-            self._timer_write.add(timeout)
-        else:
-            self._timer_write.delete()
 
     def _flush(self, iotype: int, mode: int) -> int:
         """be_filter_flush: run the filters in ``mode``, then flush the underlying one."""
@@ -336,9 +333,8 @@ class FilterBufferEvent(BufferEvent):
         finally:
             self._in_busy = False
         if produced:
-            timeout = self._timeout_read
-            if timeout is not None and self._enabled & _READ and not self._read_suspended:
-                self._timer_read.add(timeout)
+            if self._enabled & _READ and not self._read_suspended:
+                self._reset_read_timeout()
             self._run_readcb(cb_options)
         if res == _ERROR and not self._freed:
             self.disable(_READ)
@@ -387,10 +383,8 @@ class FilterBufferEvent(BufferEvent):
                     again = res == _OK and not self._freed and self._keep_writing(mode)
         finally:
             self._out_busy = False
-        if progress:
-            timeout = self._timeout_write
-            if timeout is not None and self._enabled & _WRITE and not self._write_suspended:
-                self._timer_write.add(timeout)
+        if progress and self._enabled & _WRITE and not self._write_suspended:
+            self._reset_write_timeout()
         if res == _ERROR and not self._freed:
             self.disable(_WRITE)
             self._run_eventcb(_WRITING_ERROR, cb_options)
@@ -407,58 +401,72 @@ class FilterBufferEvent(BufferEvent):
     # -- the underlying bufferevent's callbacks --------------------------------------
 
     def _u_readcb(self, bev: BufferEvent, arg: Any) -> None:
-        if self._freed or not self._linked:
-            return
-        self.incref()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
         try:
-            self._process_input(_NORMAL, 0)
+            if self._freed or not self._linked:
+                return
+            self.incref()
+            try:
+                self._process_input(_NORMAL, 0)
+            finally:
+                self.decref()
         finally:
-            self.decref()
+            if lk is not None:
+                lk.release()
 
     def _u_writecb(self, bev: BufferEvent, arg: Any) -> None:
-        if self._freed or not self._linked:
-            return
-        self.incref()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
         try:
-            self._process_output(_NORMAL, 0)
+            if self._freed or not self._linked:
+                return
+            self.incref()
+            try:
+                self._process_output(_NORMAL, 0)
+            finally:
+                self.decref()
         finally:
-            self.decref()
+            if lk is not None:
+                lk.release()
 
     def _u_eventcb(self, bev: BufferEvent, what: int, arg: Any) -> None:
-        if self._freed or not self._linked:
-            return
-        self._run_eventcb(what, 0)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if self._freed or not self._linked:
+                return
+            self._run_eventcb(what, 0)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _on_kick(self) -> None:
         """From the loop: filter what waited while a direction was off or full."""
-        if self._freed or not self._linked:
-            return
-        self.incref()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
         try:
-            if (
-                self._enabled & _READ
-                and not self._read_suspended
-                and (len(self._underlying._input) or self._in_stalled)
-            ):
-                self._process_input(_NORMAL, 0)
-            if self._enabled & _WRITE and not self._write_suspended and not self._freed:
-                self._process_output(_NORMAL, 0)
+            if self._freed or not self._linked:
+                return
+            self.incref()
+            try:
+                if (
+                    self._enabled & _READ
+                    and not self._read_suspended
+                    and (len(self._underlying._input) or self._in_stalled)
+                ):
+                    self._process_input(_NORMAL, 0)
+                if self._enabled & _WRITE and not self._write_suspended and not self._freed:
+                    self._process_output(_NORMAL, 0)
+            finally:
+                self.decref()
         finally:
-            self.decref()
-
-    # -- timeouts ------------------------------------------------------------------
-
-    def _on_read_timeout(self, fd: int, what: int, arg: object) -> None:
-        if self._freed:
-            return
-        self.disable(_READ)
-        self._run_eventcb(_READING_TIMEOUT, 0)
-
-    def _on_write_timeout(self, fd: int, what: int, arg: object) -> None:
-        if self._freed:
-            return
-        self.disable(_WRITE)
-        self._run_eventcb(_WRITING_TIMEOUT, 0)
+            if lk is not None:
+                lk.release()
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -469,9 +477,16 @@ class FilterBufferEvent(BufferEvent):
         otherwise it gets its callbacks cleared and its reading unsuspended,
         and stays the caller's.
         """
-        if not self._freed:
-            self._unlink()
-        super().free()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if not self._freed:
+                self._unlink()
+            super().free()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _unlink(self) -> None:
         """be_filter_unlink: let go of the underlying bufferevent."""
@@ -489,8 +504,7 @@ class FilterBufferEvent(BufferEvent):
 
     def _destruct(self) -> None:
         self._kick.cancel()
-        self._timer_read.free()
-        self._timer_write.free()
+        super()._destruct()
         free_context = self._free_context
         self._free_context = None
         try:

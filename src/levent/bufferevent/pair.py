@@ -7,9 +7,12 @@ moves, and the rest follows as the reader drains. Callbacks are always
 deferred (``BEV_OPT_DEFER_CALLBACKS`` is forced on), so a write never runs the
 partner's read callback from inside the writer's code.
 
-Timeouts are plain timers: the read timeout runs while reading is enabled, the
-write timeout while writing is enabled *and* output is waiting; any transfer
-restarts both ends' timers.
+Timeouts are libevent's generic ones (``GenericTimeoutBufferEvent``): the read
+timeout runs while reading is enabled, the write timeout while writing is
+enabled *and* output is waiting; any transfer restarts both ends' timers.
+
+With ``BEV_OPT_THREADSAFE`` both ends share one lock (as ``bufferevent_pair_new``
+does): a transfer touches both, so either end's lock guards the pair.
 """
 
 from __future__ import annotations
@@ -18,37 +21,32 @@ from typing import Final
 
 from ..base import EventBase
 from ..constants import EV
-from ..event import Event
 from .constants import BEV_EVENT, BEV_OPT
-from .core import BufferEvent
+from .core import BevLock, BufferEvent, GenericTimeoutBufferEvent
 
 __all__ = ["PairBufferEvent"]
 
 _READ: Final = int(EV.READ)
 _WRITE: Final = int(EV.WRITE)
-_READING_TIMEOUT: Final = int(BEV_EVENT.READING | BEV_EVENT.TIMEOUT)
-_WRITING_TIMEOUT: Final = int(BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT)
 _EOF: Final = int(BEV_EVENT.EOF)
 _READING: Final = int(BEV_EVENT.READING)
 _WRITING: Final = int(BEV_EVENT.WRITING)
 
 
-class PairBufferEvent(BufferEvent):
+class PairBufferEvent(GenericTimeoutBufferEvent):
     """One end of a pair (``bufferevent_pair_new``); see ``BufferEvent.pair``."""
 
-    __slots__ = ("_partner", "_timer_read", "_timer_write")
+    __slots__ = ("_partner",)
 
-    def __init__(self, base: EventBase, options: int = 0) -> None:
-        super().__init__(base, int(options) | BEV_OPT.DEFER_CALLBACKS)
+    def __init__(self, base: EventBase, options: int = 0, lock: BevLock | None = None) -> None:
+        super().__init__(base, int(options) | BEV_OPT.DEFER_CALLBACKS, lock)
         self._partner: PairBufferEvent | None = None
-        self._timer_read = Event(base, -1, 0, self._on_read_timeout)
-        self._timer_write = Event(base, -1, 0, self._on_write_timeout)
 
     @classmethod
     def new_pair(cls, base: EventBase, options: int = 0) -> tuple[BufferEvent, BufferEvent]:
-        """Both ends, linked."""
+        """Both ends, linked (and, with ``BEV_OPT_THREADSAFE``, sharing one lock)."""
         a = cls(base, options)
-        b = cls(base, options)
+        b = cls(base, options, a._lock)
         a._partner = b
         b._partner = a
         return a, b
@@ -82,8 +80,8 @@ class PairBufferEvent(BufferEvent):
             dst._input.add_buffer(out)
         else:
             out.remove_buffer(dst._input, n)
-        dst._adjust_timers()
-        self._adjust_timers()
+        dst._adj_timeouts()
+        self._adj_timeouts()
         dst._run_readcb(0)
         self._run_writecb(0)
         return True
@@ -112,56 +110,21 @@ class PairBufferEvent(BufferEvent):
 
     def _start_reading(self) -> None:
         self._pull()
-        self._adjust_timers()
+        self._adj_timeouts()
 
     def _stop_reading(self) -> None:
-        self._adjust_timers()
+        self._adj_timeouts()
 
     def _start_writing(self) -> None:
         self._push()
-        self._adjust_timers()
+        self._adj_timeouts()
 
     def _stop_writing(self) -> None:
-        self._adjust_timers()
+        self._adj_timeouts()
 
     def _output_added(self) -> None:
         self._push()
-        self._adjust_timers()
-
-    def _timeouts_changed(self) -> None:
-        self._adjust_timers()
-
-    def _adjust_timers(self) -> None:
-        """libevent's generic timeouts: restart or stop both timers from the current state."""
-        if self._freed:
-            self._timer_read.delete()
-            self._timer_write.delete()
-            return
-        timeout = self._timeout_read
-        if timeout is not None and self._enabled & _READ and not self._read_suspended:
-            self._timer_read.add(timeout)
-        else:
-            self._timer_read.delete()
-        timeout = self._timeout_write
-        if (
-            timeout is not None
-            and self._enabled & _WRITE
-            and not self._write_suspended
-            and len(self._output)
-        ):
-            self._timer_write.add(timeout)
-        else:
-            self._timer_write.delete()
-
-    def _on_read_timeout(self, fd: int, what: int, arg: object) -> None:
-        self._enabled &= ~_READ
-        self._adjust_timers()
-        self._run_eventcb(_READING_TIMEOUT, 0)
-
-    def _on_write_timeout(self, fd: int, what: int, arg: object) -> None:
-        self._enabled &= ~_WRITE
-        self._adjust_timers()
-        self._run_eventcb(_WRITING_TIMEOUT, 0)
+        self._adj_timeouts()
 
     def _flush(self, iotype: int, mode: int) -> int:
         partner = self._partner
@@ -187,5 +150,4 @@ class PairBufferEvent(BufferEvent):
         if partner is not None:
             partner._partner = None  # freeing one end just unlinks it: no EOF
             self._partner = None
-        self._timer_read.free()
-        self._timer_write.free()
+        super()._destruct()

@@ -57,6 +57,17 @@ How a connection ends (the event callback's ``what``):
 close_notify after the pending output, then free from the write callback.
 Renegotiation does not exist in Python's ``ssl`` (nor in TLS 1.3):
 ``renegotiate()`` raises ``UnsupportedOperation``.
+
+Timeouts are libevent's generic ones (``GenericTimeoutBufferEvent``): the read
+timer runs while the handshake runs or the user reads plaintext, the write
+timer while plaintext waits to be encrypted; progress restarts them.
+
+With ``BEV_OPT_THREADSAFE`` the TLS bufferevent and the one carrying its
+ciphertext share one lock: an ``ssl_filter`` uses its underlying bufferevent's
+lock if it has one, and otherwise gives its own to it (libevent's
+``bufferevent_enable_locking_``); an ``ssl_socket``'s socket bufferevent gets
+the TLS one's. The underlying bufferevent's callbacks and the TLS machine's
+deferred callbacks take it.
 """
 
 from __future__ import annotations
@@ -69,9 +80,9 @@ from ..base import EventBase
 from ..buffer import Evbuffer
 from ..constants import EV
 from ..errors import BaseMismatchError, EventStateError, UnsupportedOperation
-from ..event import Deferred, Event
+from ..event import Deferred
 from .constants import BEV_EVENT, BEV_OPT
-from .core import SUSPEND_FILT_READ, BufferEvent
+from .core import SUSPEND_FILT_READ, BufferEvent, GenericTimeoutBufferEvent
 from .sock import SocketBufferEvent
 
 __all__ = [
@@ -113,11 +124,9 @@ BUFFEREVENT_SSL_BATCH_WRITE = BUFFEREVENT_SSL_FLAG.BATCH_WRITE
 
 _READ: Final = int(EV.READ)
 _WRITE: Final = int(EV.WRITE)
-_TIMEOUT: Final = int(EV.TIMEOUT)
 _READING: Final = int(BEV_EVENT.READING)
 _WRITING: Final = int(BEV_EVENT.WRITING)
 _EOF: Final = int(BEV_EVENT.EOF)
-_BEV_TIMEOUT: Final = int(BEV_EVENT.TIMEOUT)
 _ERROR: Final = int(BEV_EVENT.ERROR)
 _CONNECTED: Final = int(BEV_EVENT.CONNECTED)
 _CLOSE_ON_FREE: Final = int(BEV_OPT.CLOSE_ON_FREE)
@@ -138,7 +147,7 @@ _CIPHERTEXT_CAP: Final = 256 * 1024
 _RECORD: Final = 16384
 
 
-class SslBufferEvent(BufferEvent):
+class SslBufferEvent(GenericTimeoutBufferEvent):
     """A TLS BufferEvent (``bufferevent_openssl_*_new``); see ``ssl_socket`` / ``ssl_filter``."""
 
     __slots__ = (
@@ -155,8 +164,6 @@ class SslBufferEvent(BufferEvent):
         "_sslobj",
         "_state",
         "_tcp_eof",
-        "_timer_read",
-        "_timer_write",
         "_underlying",
         "_underlying_held",
         "_write_deferred",
@@ -185,7 +192,8 @@ class SslBufferEvent(BufferEvent):
                 raise EventStateError("the underlying bufferevent has been freed")
             if underlying.base is not base:
                 raise BaseMismatchError("the underlying bufferevent belongs to another EventBase")
-        super().__init__(base, options)
+        # THREADSAFE: share the underlying bufferevent's lock (or make one for both).
+        super().__init__(base, options, underlying._lock if underlying is not None else None)
         self._sslobj = sslobj
         self._incoming = incoming
         self._outgoing = outgoing
@@ -213,9 +221,19 @@ class SslBufferEvent(BufferEvent):
             self._is_filter = True
         self._pump_deferred = Deferred(base, self._pump)
         self._write_deferred = Deferred(base, self._consider_writing)
-        self._timer_read = Event(base, -1, 0, self._on_read_timeout)
-        self._timer_write = Event(base, -1, 0, self._on_write_timeout)
         u = self._underlying
+        lk = self._lock
+        if lk is None:
+            self._start(u)
+            return
+        u._enable_locking(lk)
+        lk.acquire()  # the underlying bufferevent's callbacks may run from now on
+        try:
+            self._start(u)
+        finally:
+            lk.release()
+
+    def _start(self, u: BufferEvent) -> None:
         u.setcb(_underlying_readcb, _underlying_writecb, _underlying_eventcb, self)
         u.enable(_READ | _WRITE)
         # The client's first flight goes out now (or once the socket connects);
@@ -276,8 +294,15 @@ class SslBufferEvent(BufferEvent):
         ``ssl`` exposes library and reason (``0x0A000086`` is "certificate
         verify failed" on OpenSSL 3), else the ``SSL_ERROR_*`` number.
         """
-        errors = self._errors
-        return errors.pop() if errors else 0
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            errors = self._errors
+            return errors.pop() if errors else 0
+        finally:
+            if lk is not None:
+                lk.release()
 
     def get_flags(self) -> int:
         """``bufferevent_ssl_get_flags``."""
@@ -285,15 +310,29 @@ class SslBufferEvent(BufferEvent):
 
     def set_flags(self, flags: int) -> int:
         """Set ``BUFFEREVENT_SSL_*`` flags; returns the old ones (``bufferevent_ssl_set_flags``)."""
-        old = self._flags
-        self._flags = old | _check_flags(flags)
-        return old
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            old = self._flags
+            self._flags = old | _check_flags(flags)
+            return old
+        finally:
+            if lk is not None:
+                lk.release()
 
     def clear_flags(self, flags: int) -> int:
         """Clear flags; returns the old ones (``bufferevent_ssl_clear_flags``)."""
-        old = self._flags
-        self._flags = old & ~_check_flags(flags)
-        return old
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            old = self._flags
+            self._flags = old & ~_check_flags(flags)
+            return old
+        finally:
+            if lk is not None:
+                lk.release()
 
     @property
     def allow_dirty_shutdown(self) -> bool:
@@ -343,11 +382,18 @@ class SslBufferEvent(BufferEvent):
 
     def setfd(self, fd: object) -> None:
         """Give an ``ssl_socket`` its (connected) socket (``bufferevent_setfd``)."""
-        self._check_usable()
-        sb = self._sock_bev
-        if sb is None:
-            raise EventStateError("an ssl_filter has no fd of its own; set the underlying one")
-        sb.setfd(fd)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            sb = self._sock_bev
+            if sb is None:
+                raise EventStateError("an ssl_filter has no fd of its own; set the underlying one")
+            sb.setfd(fd)
+        finally:
+            if lk is not None:
+                lk.release()
 
     @property
     def socket_error(self) -> int:
@@ -360,8 +406,15 @@ class SslBufferEvent(BufferEvent):
 
         ``CONNECTED`` is reported when the TLS handshake is done, not the TCP one.
         """
-        self._check_usable()
-        self._socket_bev().connect(address)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            self._socket_bev().connect(address)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def connect_hostname(self, dns_base: object, family: int, hostname: str, port: int) -> None:
         """``bufferevent_socket_connect_hostname`` for an ``ssl_socket``.
@@ -369,8 +422,15 @@ class SslBufferEvent(BufferEvent):
         The name checked in the certificate is the ``server_hostname`` given
         at creation, not ``hostname``.
         """
-        self._check_usable()
-        self._socket_bev().connect_hostname(dns_base, family, hostname, port)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            self._socket_bev().connect_hostname(dns_base, family, hostname, port)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _socket_bev(self) -> SocketBufferEvent:
         sb = self._sock_bev
@@ -382,13 +442,27 @@ class SslBufferEvent(BufferEvent):
 
     def write(self, data: Any) -> None:
         """Append plaintext to the output (``bufferevent_write``)."""
-        self._check_writable()
-        super().write(data)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_writable()
+            super().write(data)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def write_buffer(self, buf: Evbuffer) -> None:
         """Move all of ``buf`` into the output (``bufferevent_write_buffer``)."""
-        self._check_writable()
-        super().write_buffer(buf)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_writable()
+            super().write_buffer(buf)
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _check_writable(self) -> None:
         if self._shutdown_wanted:
@@ -404,15 +478,22 @@ class SslBufferEvent(BufferEvent):
         peer's own close_notify, if it answers, arrives as ``READING|EOF``.
         ``flush(EV_WRITE, BEV_FINISHED)`` does the same.
         """
-        self._check_usable()
-        state = self._state
-        if state != _OPEN and not (state == _CLOSED and self._clean_eof):
-            raise EventStateError("shutdown() needs a TLS session whose handshake is done")
-        self._shutdown_wanted = True
-        if state == _CLOSED:
-            self._send_close_notify()
-        else:
-            self._consider_writing()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            self._check_usable()
+            state = self._state
+            if state != _OPEN and not (state == _CLOSED and self._clean_eof):
+                raise EventStateError("shutdown() needs a TLS session whose handshake is done")
+            self._shutdown_wanted = True
+            if state == _CLOSED:
+                self._send_close_notify()
+            else:
+                self._consider_writing()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _send_close_notify(self) -> None:
         if self._close_notify_sent:
@@ -453,8 +534,8 @@ class SslBufferEvent(BufferEvent):
         self._state = _OPEN
         self._flush_bio()
         self._sync_underlying_read()
-        self._arm_read_timer()
-        self._arm_write_timer()
+        self._adj_read_timeout()
+        self._adj_write_timeout()
         self._run_eventcb(_CONNECTED, 0)
         if self._freed or self._state != _OPEN:
             return
@@ -468,53 +549,77 @@ class SslBufferEvent(BufferEvent):
 
     def _pump(self) -> None:
         """Move the underlying input into the incoming BIO, then handshake or decrypt."""
-        if self._freed:
-            return
-        state = self._state
-        if state == _CLOSED:
-            return
-        uin = self._underlying._input
-        n = len(uin)
-        if n:
-            view = uin.pullup(-1)
-            if view is not None and not self._tcp_eof:  # nothing can follow an EOF
-                self._incoming.write(view)
-            uin.drain(n)
-        if state == _OPEN:
-            self._consider_reading()
-        else:
-            self._do_handshake()
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if self._freed:
+                return
+            state = self._state
+            if state == _CLOSED:
+                return
+            uin = self._underlying._input
+            n = len(uin)
+            if n:
+                view = uin.pullup(-1)
+                if view is not None and not self._tcp_eof:  # nothing can follow an EOF
+                    self._incoming.write(view)
+                uin.drain(n)
+            if state == _OPEN:
+                self._consider_reading()
+            else:
+                self._do_handshake()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _on_underlying_event(self, what: int) -> None:
-        if self._freed or self._state == _CLOSED:
-            return
-        if what & _EOF:
-            # The peer closed TCP. Whether that was clean depends on the
-            # close_notify, which may still sit in the BIO behind data the
-            # user has not read: let the SSL object decide when it gets there.
-            self._pump()  # what came before the EOF, if it is still in the input
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
             if self._freed or self._state == _CLOSED:
                 return
-            self._tcp_eof = True
-            self._incoming.write_eof()
-            self._pump()
-        elif what & _CONNECTED:
-            pass  # the socket connected; our CONNECTED is the handshake's
-        elif what & _ERROR:
-            self._close_quietly()
-            self._run_eventcb(what, 0)
-        elif what:
-            self._run_eventcb(what, 0)  # a timeout of the underlying bufferevent
+            if what & _EOF:
+                # The peer closed TCP. Whether that was clean depends on the
+                # close_notify, which may still sit in the BIO behind data the
+                # user has not read: let the SSL object decide when it gets there.
+                self._pump()  # what came before the EOF, if it is still in the input
+                if self._freed or self._state == _CLOSED:
+                    return
+                self._tcp_eof = True
+                self._incoming.write_eof()
+                self._pump()
+            elif what & _CONNECTED:
+                pass  # the socket connected; our CONNECTED is the handshake's
+            elif what & _ERROR:
+                self._close_quietly()
+                self._run_eventcb(what, 0)
+            elif what:
+                self._run_eventcb(what, 0)  # a timeout of the underlying bufferevent
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _on_underlying_drained(self) -> None:
         """The underlying output went down to its low watermark: encrypt more, maybe run writecb."""
-        if self._freed:
-            return
-        if self._state == _OPEN:
-            self._consider_writing()
-        if self._writecb_owed and len(self._underlying._output) <= self._underlying._wm_write_low:
-            self._writecb_owed = False
-            self._run_writecb(0)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if self._freed:
+                return
+            if self._state == _OPEN:
+                self._consider_writing()
+            if (
+                self._writecb_owed
+                and len(self._underlying._output) <= self._underlying._wm_write_low
+            ):
+                self._writecb_owed = False
+                self._run_writecb(0)
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- plaintext: decrypting and encrypting -----------------------------------------------
 
@@ -568,7 +673,7 @@ class SslBufferEvent(BufferEvent):
         if got:
             if rate is not None:
                 rate.consumed_read(self, got)
-            self._arm_read_timer()
+            self._adj_read_timeout()
             if len(inp) >= self._wm_read_low:
                 self._run_readcb(0)
         if closed and not self._freed and self._state == _OPEN:
@@ -576,62 +681,69 @@ class SslBufferEvent(BufferEvent):
 
     def _consider_writing(self) -> None:
         """Encrypt the output while the underlying output has room; then close_notify if asked."""
-        if (
-            self._freed
-            or self._state != _OPEN
-            or not self._enabled & _WRITE
-            or self._write_suspended
-            or self._close_notify_sent
-        ):
-            return
-        out = self._output
-        u = self._underlying
-        target = u._output
-        outgoing = self._outgoing
-        cap = u._wm_write_high or _CIPHERTEXT_CAP
-        batch = self._flags & _BATCH
-        rate = self._rate
-        sslobj = self._sslobj
-        moved = 0
-        while len(out) and len(target) + outgoing.pending < cap:
-            n = len(out)
-            if n > self._max_single_write:
-                n = self._max_single_write
-            if not batch:
-                first = out.get_contiguous_space()
-                if first < n:
-                    n = first
-            if rate is not None:
-                allowed = rate.max_to_write(self) - moved
-                if allowed <= 0:
-                    break  # the limiter holds writing off until its bucket refills
-                if allowed < n:
-                    n = allowed
-            view = out.pullup(n)
-            if view is None:
-                break
-            try:
-                written = sslobj.write(view)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLError as exc:
-                self._flush_bio()
-                self._conn_closed(_WRITING, exc)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            if (
+                self._freed
+                or self._state != _OPEN
+                or not self._enabled & _WRITE
+                or self._write_suspended
+                or self._close_notify_sent
+            ):
                 return
-            view.release()
-            if written <= 0:
-                break
-            out.drain(written)
-            moved += written
-        if moved:
-            self._flush_bio()
-            if rate is not None:
-                rate.consumed_written(self, moved)
-            if len(out) <= self._wm_write_low:
-                self._writecb_owed = True
-            self._arm_write_timer()
-        if self._shutdown_wanted and not len(out):
-            self._send_close_notify()
+            out = self._output
+            u = self._underlying
+            target = u._output
+            outgoing = self._outgoing
+            cap = u._wm_write_high or _CIPHERTEXT_CAP
+            batch = self._flags & _BATCH
+            rate = self._rate
+            sslobj = self._sslobj
+            moved = 0
+            while len(out) and len(target) + outgoing.pending < cap:
+                n = len(out)
+                if n > self._max_single_write:
+                    n = self._max_single_write
+                if not batch:
+                    first = out.get_contiguous_space()
+                    if first < n:
+                        n = first
+                if rate is not None:
+                    allowed = rate.max_to_write(self) - moved
+                    if allowed <= 0:
+                        break  # the limiter holds writing off until its bucket refills
+                    if allowed < n:
+                        n = allowed
+                view = out.pullup(n)
+                if view is None:
+                    break
+                try:
+                    written = sslobj.write(view)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLError as exc:
+                    self._flush_bio()
+                    self._conn_closed(_WRITING, exc)
+                    return
+                view.release()
+                if written <= 0:
+                    break
+                out.drain(written)
+                moved += written
+            if moved:
+                self._flush_bio()
+                if rate is not None:
+                    rate.consumed_written(self, moved)
+                if len(out) <= self._wm_write_low:
+                    self._writecb_owed = True
+                self._adj_write_timeout()
+            if self._shutdown_wanted and not len(out):
+                self._send_close_notify()
+        finally:
+            if lk is not None:
+                lk.release()
 
     def _flush_bio(self) -> None:
         """Hand what OpenSSL wrote (records, alerts) to the underlying bufferevent."""
@@ -669,8 +781,8 @@ class SslBufferEvent(BufferEvent):
         self._pump_deferred.cancel()
         self._write_deferred.cancel()
         self._sync_underlying_read()
-        self._timer_read.delete()
-        self._timer_write.delete()
+        self._del_read_timeout()
+        self._del_write_timeout()
 
     def _record(self, exc: ssl.SSLError) -> None:
         self.ssl_error = exc
@@ -700,7 +812,7 @@ class SslBufferEvent(BufferEvent):
 
     def _start_reading(self) -> None:
         self._sync_underlying_read()
-        self._arm_read_timer()
+        self._adj_read_timeout()
         if self._state == _OPEN:
             # Plaintext or ciphertext may be waiting from before the pause, and
             # no new socket data need come: process it from the loop.
@@ -708,70 +820,57 @@ class SslBufferEvent(BufferEvent):
 
     def _stop_reading(self) -> None:
         self._sync_underlying_read()
-        self._arm_read_timer()
+        self._adj_read_timeout()
         if self._freed:
             self._pump_deferred.cancel()
 
     def _start_writing(self) -> None:
-        self._arm_write_timer()
+        self._adj_write_timeout()
         if self._state == _OPEN and len(self._output):
             self._write_deferred.schedule()
 
     def _stop_writing(self) -> None:
         self._write_deferred.cancel()
-        self._arm_write_timer()
+        self._adj_write_timeout()
 
     def _output_added(self) -> None:
-        if not self._timer_write.pending(_TIMEOUT):
-            self._arm_write_timer()
+        if not self._write_timeout_pending():
+            self._adj_write_timeout()
         if self._state == _OPEN:
             self._write_deferred.schedule()
 
-    def _timeouts_changed(self) -> None:
-        self._arm_read_timer()
-        self._arm_write_timer()
-
     def priority_set(self, priority: int) -> None:
         """``bufferevent_priority_set``: also for the internal callbacks and socket."""
-        super().priority_set(priority)
-        self._pump_deferred.set_priority(priority)
-        self._write_deferred.set_priority(priority)
-        sb = self._sock_bev
-        if sb is not None:
-            sb.priority_set(priority)
+        lk = self._lock
+        if lk is not None:
+            lk.acquire()
+        try:
+            super().priority_set(priority)
+            self._pump_deferred.set_priority(priority)
+            self._write_deferred.set_priority(priority)
+            sb = self._sock_bev
+            if sb is not None:
+                sb.priority_set(priority)
+        finally:
+            if lk is not None:
+                lk.release()
 
     # -- timeouts (libevent's generic ones: timers restarted on progress) ----------------------
 
-    def _arm_read_timer(self) -> None:
-        timeout = self._timeout_read
-        if timeout is not None and self._wants_ciphertext():
-            self._timer_read.add(timeout)
-        else:
-            self._timer_read.delete()
+    def _read_timeout_wanted(self) -> bool:
+        return self._wants_ciphertext()
 
-    def _arm_write_timer(self) -> None:
-        timeout = self._timeout_write
-        if (
-            timeout is not None
-            and not self._freed
-            and self._state != _CLOSED
-            and self._enabled & _WRITE
-            and not self._write_suspended
-            and len(self._output)
-        ):
-            self._timer_write.add(timeout)
-        else:
-            self._timer_write.delete()
+    def _write_timeout_wanted(self) -> bool:
+        return self._state != _CLOSED and super()._write_timeout_wanted()
 
-    def _on_read_timeout(self, fd: int, what: int, arg: object) -> None:
+    def _read_timed_out(self) -> None:
+        # Not _stop_reading: during the handshake that would restart the timer.
         self._enabled &= ~_READ
         self._sync_underlying_read()
-        self._run_eventcb(_READING | _BEV_TIMEOUT, 0)
 
-    def _on_write_timeout(self, fd: int, what: int, arg: object) -> None:
+    def _write_timed_out(self) -> None:
         self._enabled &= ~_WRITE
         self._write_deferred.cancel()
-        self._run_eventcb(_WRITING | _BEV_TIMEOUT, 0)
 
     # -- teardown ----------------------------------------------------------------------
 
@@ -779,8 +878,7 @@ class SslBufferEvent(BufferEvent):
         self._state = _CLOSED
         self._pump_deferred.cancel()
         self._write_deferred.cancel()
-        self._timer_read.free()
-        self._timer_write.free()
+        super()._destruct()
         u = self._underlying
         if u.freed:
             return
