@@ -26,6 +26,7 @@ NAMES = [
     "echo-server",
     "proxy",
     "http-server",
+    "ws-chat",
 ]
 
 

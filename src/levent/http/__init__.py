@@ -26,6 +26,19 @@ from .uri import (
     uridecode,
     uriencode,
 )
+from .websocket import (
+    WS_BINARY_FRAME,
+    WS_CR,
+    WS_CR_DATA_TOO_BIG,
+    WS_CR_NONE,
+    WS_CR_NORMAL,
+    WS_CR_PROTO_ERR,
+    WS_FRAME,
+    WS_TEXT_FRAME,
+    WebSocketConnection,
+    WebSocketProtocol,
+    WsState,
+)
 
 __all__ = [
     *_constants_all,
@@ -43,6 +56,17 @@ __all__ = [
     "ResponseReader",
     "ServerConnection",
     "Uri",
+    "WS_BINARY_FRAME",
+    "WS_CR",
+    "WS_CR_DATA_TOO_BIG",
+    "WS_CR_NONE",
+    "WS_CR_NORMAL",
+    "WS_CR_PROTO_ERR",
+    "WS_FRAME",
+    "WS_TEXT_FRAME",
+    "WebSocketConnection",
+    "WebSocketProtocol",
+    "WsState",
     "decode_uri",
     "encode_uri",
     "htmlescape",

@@ -252,7 +252,9 @@ class HttpServer:
         self._vhost_pattern: str | None = None
         self._aliases: list[str] = []
         self._parent: HttpServer | None = None
-        self._connections: set[ServerConnection] = set()
+        # ServerConnections, and sessions other protocols took over from them (anything
+        # with free(): WebSocket sessions count, as in libevent).
+        self._connections: set[Any] = set()
         self._max_connections = 0
         self._timeout_read: float | None = DEFAULT_TIMEOUT
         self._timeout_write: float | None = DEFAULT_TIMEOUT
@@ -512,7 +514,11 @@ class HttpServer:
             return
         conn._start()
 
-    def _connection_closed(self, conn: ServerConnection) -> None:
+    def _connection_opened(self, conn: Any) -> None:
+        # A connection another protocol took over (a WebSocket session) still counts.
+        self._connections.add(conn)
+
+    def _connection_closed(self, conn: Any) -> None:
         self._connections.discard(conn)
 
     def free(self) -> None:

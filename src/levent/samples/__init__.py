@@ -33,6 +33,7 @@ SAMPLE_MODULES: tuple[str, ...] = (
     "echo_server",
     "proxy",
     "http_server",
+    "ws_chat",
 )
 
 
