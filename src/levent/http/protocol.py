@@ -13,6 +13,7 @@ set, the version — is checked here, and each failure maps to the status RFC
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import httptools
@@ -48,6 +49,10 @@ _METHODS: dict[bytes, tuple[str, int]] = {
     str(m.name).encode(): (str(m.name), int(m)) for m in EVHTTP_REQ
 }
 _HEAD = int(EVHTTP_REQ.HEAD)
+# A method token then a space (RFC 9110 §5.6.2): the start of a request line whose method
+# llhttp does not know; anything else at that place is not HTTP at all.
+_METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
+_VERSION_TOKEN = re.compile(rb" HTTP/[0-9]\.[0-9]\r?\n")
 
 # Per header line: ": " and CRLF around the name and value.
 _LINE_OVERHEAD = 4
@@ -83,6 +88,7 @@ class RequestParser:
         "_header_count",
         "_in_head",
         "_parser",
+        "_raw_head",
         "_req",
         "_sink",
         "_upgraded",
@@ -104,6 +110,7 @@ class RequestParser:
         self._header_count = 0
         self._body_size = 0
         self._in_head = False
+        self._raw_head = 0
         #: Offset (into the last fed data) where an upgraded protocol's bytes start.
         self._upgraded = -1
         self.max_headers_size = DEFAULT_MAX_HEADERS_SIZE
@@ -141,8 +148,13 @@ class RequestParser:
             raise
         except httptools.HttpParserUpgrade as exc:
             self._upgraded = int(exc.args[0]) if exc.args else len(data)
+            return
         except httptools.HttpParserInvalidMethodError:
-            raise ParseRejection(501, "unknown method") from None
+            # llhttp says "invalid method" for any bytes that are not a method it knows:
+            # only a well-formed token is a method levent does not implement.
+            if _METHOD_TOKEN.match(data.lstrip(b"\r\n")):
+                raise ParseRejection(501, "unknown method") from None
+            raise ParseRejection(400, "malformed request line") from None
         except httptools.HttpParserInvalidURLError:
             raise ParseRejection(400, "malformed request target") from None
         except httptools.HttpParserCallbackError as exc:
@@ -152,7 +164,31 @@ class RequestParser:
                 raise cause from None
             raise ParseRejection(400, "malformed request") from None
         except httptools.HttpParserError as exc:
-            raise ParseRejection(400, str(exc) or "malformed request") from None
+            message = str(exc)
+            if "invalid http version" in message.lower() and _VERSION_TOKEN.search(data):
+                raise ParseRejection(505, "HTTP version not supported") from None
+            raise ParseRejection(400, message or "malformed request") from None
+        if self._in_head:
+            self._check_partial_head(data)
+
+    def _check_partial_head(self, data: bytes) -> None:
+        # A head still incomplete after this feed: llhttp buffers an unfinished header
+        # line without bound, so the raw bytes count against the limit too.
+        self._raw_head += len(data)
+        limit = self.max_headers_size
+        if limit >= 0:
+            uri_limit = self.max_uri_size if self.max_uri_size >= 0 else 0
+            if self._raw_head > limit + uri_limit:
+                raise ParseRejection(431, "request header fields too large")
+        # A request line without a version (HTTP/0.9): llhttp would wait for headers
+        # that never come.
+        if (
+            self._url
+            and self._header_count == 0
+            and b"\n" in data
+            and self._parser.get_http_version() == "0.0"
+        ):
+            raise ParseRejection(505, "HTTP/0.9 is not supported")
 
     # -- httptools callbacks ------------------------------------------------------
 
@@ -165,6 +201,7 @@ class RequestParser:
         self._header_count = 0
         self._body_size = 0
         self._in_head = True
+        self._raw_head = 0
         if not self._sink._request_begun(req):
             raise ParseRejection(0, "refused by the new-request callback")
 

@@ -592,6 +592,7 @@ class ServerConnection:
         "_linger_timer",
         "_lingering",
         "_parser",
+        "_peer_done",
         "_pending_status",
         "_processing",
         "_queue",
@@ -620,6 +621,8 @@ class ServerConnection:
         self._processing = False
         self._reading_paused = False
         self._closing = False
+        # The client half-closed: answer what it sent, then close.
+        self._peer_done = False
         self._rejected = False
         # A rejection waiting for the pipelined requests before it to be answered.
         self._pending_status = 0
@@ -704,11 +707,16 @@ class ServerConnection:
             parser.feed(data)
         except ParseRejection as exc:
             self._reject(exc.status, exc.message)
+            # Requests complete before the bad one are still answered, in order.
+            if self._queue and self._current is None and not self._freed:
+                self._process_queue()
             return
         except Exception as exc:
             # A new-request or chunk callback raised: the stream is lost, the loop is not.
             self.server.base._report(self, exc)
             self._reject(500, "callback failed")
+            if self._queue and self._current is None and not self._freed:
+                self._process_queue()
             return
         if parser.upgrade_offset >= 0:
             self._upgrade_data = data[parser.upgrade_offset :]
@@ -758,31 +766,49 @@ class ServerConnection:
 
     def _request_head(self, req: HttpRequest) -> None:
         self._head_deadline = 0.0
-        connection = expect = length = chunked = None
+        connection = expect = length = coding = None
+        hosts = 0
         for key, value in req.input_headers._items:
             low = key.lower()
-            if low == "connection":
+            if low == "host":
+                hosts += 1
+            elif low == "connection":
                 connection = value
             elif low == "expect":
                 expect = value
             elif low == "content-length":
                 length = value
             elif low == "transfer-encoding":
-                chunked = value
+                coding = value
+        if hosts > 1:
+            # RFC 9112 §3.2; and vhost routing must not guess which one counts.
+            raise ParseRejection(400, "more than one Host header")
         # evhttp_is_connection_close / _keepalive.
         if req.minor >= 1:
             req._close = connection is not None and _has_token(connection, "close")
         else:
             req._close = connection is None or not _has_token(connection, "keep-alive")
-        if req.command == _HEAD and (chunked is not None or (length or "0").strip() != "0"):
+        if coding is not None:
+            codings = coding.lower().replace(" ", "").replace("\t", "")
+            if codings != "chunked":
+                if not codings.endswith(",chunked"):
+                    # RFC 9112 §6.3: without chunked last, the body's length is unknown.
+                    raise ParseRejection(400, f"bad transfer coding {coding!r}")
+                # llhttp accepts "gzip, chunked"; levent would hand over a body still coded.
+                raise ParseRejection(501, f"transfer coding {coding!r} is not implemented")
+            if req.minor == 0:
+                # RFC 9112 §6.1: after an HTTP/1.0 message with Transfer-Encoding, close.
+                req._close = True
+        if req.command == _HEAD and (coding is not None or (length or "0").strip() != "0"):
             # A body after HEAD is never read (the parser drops it): the stream is lost.
             req._close = True
+        limit = self._parser.max_body_size
+        if length is not None and limit >= 0 and length.isdigit() and int(length) > limit:
+            # Known before the body arrives: answer now (evhttp_get_body does too).
+            raise ParseRejection(413, "request body too large")
         if expect is not None and req.minor >= 1:
             if expect.lower() != "100-continue":
                 raise ParseRejection(417, f"unsupported expectation {expect!r}")
-            limit = self._parser.max_body_size
-            if length is not None and limit >= 0 and length.isdigit() and int(length) > limit:
-                raise ParseRejection(413, "request body too large")
             # Only the first request in line may get an interim reply: a 100 between
             # two pipelined responses would corrupt the stream.
             if self._current is None and not self._queue and not len(self.bev.input):
@@ -809,7 +835,7 @@ class ServerConnection:
         self._processing = True
         try:
             queue = self._queue
-            while queue and self._current is None and not self._freed:
+            while queue and self._current is None and not self._freed and not self._closing:
                 req = queue.popleft()
                 self._current = req
                 self._dispatch(req)
@@ -819,8 +845,9 @@ class ServerConnection:
                 if self._rejected:
                     self._send_pending_rejection()
                     return
-                if self._upgrade_data is not None:
-                    # The upgrade request was answered without taking the connection over.
+                if self._upgrade_data is not None or self._peer_done:
+                    # An upgrade answered without taking the connection over, or a client
+                    # that has nothing more to send.
                     self._start_closing()
                     return
             if len(queue) < _PIPELINE_DEPTH:
@@ -1043,6 +1070,8 @@ class ServerConnection:
                 self._process_queue()
         elif self._rejected:
             self._send_pending_rejection()
+        elif self._peer_done:
+            self._start_closing()
         else:
             self._resume_reading()
 
@@ -1149,7 +1178,7 @@ class ServerConnection:
         if what & BEV_EVENT_EOF:
             if (self._current is not None or self._queue) and not self._rejected:
                 # A half-close after a request: answer it, then close.
-                self._closing = True
+                self._peer_done = True
                 self._pause_reading()
                 return
             if self._closing and len(self.bev.output):
