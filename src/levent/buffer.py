@@ -48,6 +48,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeVar
 
+from mypy_extensions import trait
+
 from .constants import (
     EVBUF_FS,
     EVBUFFER_CB,
@@ -156,10 +158,16 @@ def _check_style(style: object) -> int:
     return s
 
 
-class ChangeHook(Protocol):
-    """What ``Evbuffer.set_change_hook`` calls: the owner of the buffer (a BufferEvent)."""
+@trait
+class ChangeHook:
+    """What ``Evbuffer.set_change_hook`` calls: the owner of the buffer (a BufferEvent).
 
-    def _buffer_changed(self, buf: Evbuffer, n_added: int, n_deleted: int) -> None: ...
+    A trait, not a Protocol: compiled, the buffer then calls its owner through a
+    native vtable instead of a Python method lookup, on every change.
+    """
+
+    def _buffer_changed(self, buf: Evbuffer, n_added: int, n_deleted: int) -> None:
+        """``n_added`` bytes arrived and ``n_deleted`` left ``buf`` (the default ignores it)."""
 
 
 class _LockLike(Protocol):

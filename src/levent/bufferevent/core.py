@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..base import EventBase
-from ..buffer import Evbuffer
+from ..buffer import ChangeHook, Evbuffer
 from ..constants import EV
 from ..errors import BufferFrozenError, EventStateError
 from ..event import Deferred, Event
@@ -156,7 +156,7 @@ class BevLock:
         self.release()
 
 
-class BufferEvent:
+class BufferEvent(ChangeHook):
     """Buffered I/O with callbacks and watermarks (``struct bufferevent``).
 
     Create one with ``BufferEvent.socket(base, sock, options)`` or

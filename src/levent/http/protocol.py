@@ -21,7 +21,6 @@ import httptools
 from .constants import (
     DEFAULT_ALLOWED_METHODS,
     EVHTTP_REQ,
-    EVHTTP_REQUEST_KIND,
 )
 from .request import HttpRequest, RequestOwner
 
@@ -194,7 +193,6 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         req = HttpRequest._incoming(self._sink)
-        req.kind = EVHTTP_REQUEST_KIND.REQUEST
         self._req = req
         self._url = b""
         self._head_size = 0

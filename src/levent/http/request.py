@@ -17,7 +17,7 @@ and forwards the reply verbs to it (:class:`RequestOwner`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from levent.buffer import Evbuffer
 from levent.errors import EventError
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from .uri import Uri
 
 __all__ = ["HttpError", "HttpRequest", "RequestCallback", "RequestOwner"]
+
+_REQUEST: Final = EVHTTP_REQUEST_KIND.REQUEST
+_RESPONSE: Final = EVHTTP_REQUEST_KIND.RESPONSE
 
 #: ``cb(req, arg)``: a request is complete (req None: a client request failed).
 RequestCallback = Callable[["HttpRequest | None", Any], None]
@@ -98,7 +101,7 @@ class HttpRequest:
 
     def __init__(self, cb: RequestCallback | None = None, arg: Any = None) -> None:
         """A client request whose completion runs ``cb(req, arg)`` (``evhttp_request_new``)."""
-        self.kind: EVHTTP_REQUEST_KIND = EVHTTP_REQUEST_KIND.RESPONSE
+        self.kind: EVHTTP_REQUEST_KIND = _RESPONSE
         self.command: int = 0
         #: The method's name as on the request line (also for methods levent has no bit for).
         self.method: str = ""
@@ -139,7 +142,7 @@ class HttpRequest:
     def _incoming(cls, owner: RequestOwner) -> HttpRequest:
         # A server-side request: what the client sent goes into the input side.
         req = cls()
-        req.kind = EVHTTP_REQUEST_KIND.REQUEST
+        req.kind = _REQUEST
         req._owner = owner
         return req
 

@@ -59,6 +59,10 @@ DEFAULT_CONTENT_TYPE = "text/html; charset=ISO-8859-1"
 #: (libevent has none: an idle or slow client would hold a connection forever).
 DEFAULT_TIMEOUT = 60.0
 _HEAD = int(EVHTTP_REQ.HEAD)
+# (minor, code, reason) -> the status line; bounded, since reasons are the handlers' choice.
+_STATUS_LINES: dict[tuple[int, int, str], str] = {}
+# Bodies up to this size are joined to their head and written as one piece.
+_JOIN_BODY = 16 * 1024
 # Requests read ahead of the one being answered before reading pauses.
 _PIPELINE_DEPTH = 8
 # How long a rejected connection keeps reading (and discarding) so the client
@@ -598,6 +602,8 @@ class ServerConnection:
         "_queue",
         "_reading_paused",
         "_rejected",
+        "_remote_host",
+        "_remote_port",
         "_upgrade_data",
         "_wait_drain",
         "bev",
@@ -610,6 +616,12 @@ class ServerConnection:
         self.bev = bev
         #: The client's address as accept() returned it.
         self.peer = peer
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._remote_host = str(peer[0])
+            self._remote_port = int(peer[1])
+        else:
+            self._remote_host = str(peer) if peer else ""
+            self._remote_port = 0
         parser = RequestParser(self)
         parser.max_headers_size = server.max_headers_size
         parser.max_body_size = server.max_body_size
@@ -752,10 +764,8 @@ class ServerConnection:
 
     def _request_begun(self, req: HttpRequest) -> bool:
         server = self.server
-        peer = self.peer
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            req.remote_host = str(peer[0])
-            req.remote_port = int(peer[1])
+        req.remote_host = self._remote_host
+        req.remote_port = self._remote_port
         self._head_deadline = 0.0
         cb = server._newreqcb
         if cb is not None:
@@ -926,7 +936,13 @@ class ServerConnection:
                 headers.remove_all("Connection")
                 items = headers._items
                 items.append(("Connection", "close"))
-        parts = [f"HTTP/1.{minor} {code} {reason}\r\n"]
+        status_key = (minor, code, reason)
+        status = _STATUS_LINES.get(status_key)
+        if status is None:
+            status = f"HTTP/1.{minor} {code} {reason}\r\n"
+            if len(_STATUS_LINES) < 256:
+                _STATUS_LINES[status_key] = status
+        parts = [status]
         for key, value in items:
             parts.append(f"{key}: {value}\r\n")
         parts.append("\r\n")
@@ -944,14 +960,21 @@ class ServerConnection:
         req._replied = True
         length = len(data) if _response_has_body(code) else 0
         out = self.bev.output
-        out.add(self._make_head(req, code, reason, length))
+        head = self._make_head(req, code, reason, length)
         if length and req.command != _HEAD:
             if isinstance(data, Evbuffer):
+                out.add(head)
                 out.add_buffer(data)
+            elif length <= _JOIN_BODY:
+                # One add (one buffer callback, one chunk) for a small reply.
+                out.add(head + data)
             else:
+                out.add(head)
                 out.add(data)
-        elif isinstance(data, Evbuffer):
-            data.drain(len(data))
+        else:
+            out.add(head)
+            if isinstance(data, Evbuffer):
+                data.drain(len(data))
         self._finish(req, close=req._close)
 
     def _send_error(self, req: HttpRequest, code: int, reason: str | None) -> None:
