@@ -298,6 +298,28 @@ def test_44_given_common_timeouts_equal_durations_share_one_handle(base: EventBa
     assert base.init_common_timeout(5.0) is t5
 
 
+def test_given_a_persistent_io_event_on_a_common_timeout_it_stays_off_the_heap(
+    base: EventBase,
+) -> None:
+    """After each activation a persistent event is re-armed with its interval: one that
+    was a common timeout must go back to its O(1) queue, not into the timer heap (the
+    compiled build once unboxed the interval into a plain float)."""
+    ct = base.init_common_timeout(5.0)
+    a, b = socket.socketpair()
+    seen: list[int] = []
+    ev = Event(base, a, EV_READ | EV_PERSIST, lambda fd, what, arg: seen.append(a.recv(10)[0]))
+    ev.add(ct)
+    for i in range(3):
+        b.send(bytes([i]))
+        base.loop(EVLOOP_ONCE)
+        # The heap holds the queue's own timer, never the event itself.
+        assert ev not in list(base._timers.events())
+    assert seen == [0, 1, 2]
+    ev.delete()
+    a.close()
+    b.close()
+
+
 def test_45_given_persistent_events_on_common_timeouts_they_fire_on_schedule(
     base: EventBase,
 ) -> None:

@@ -621,13 +621,16 @@ class EventBase:
             ev._flags = flags = flags | EVLIST_INSERTED
             if not flags & EVLIST_INTERNAL:
                 self._count_up()
+        # Kept as float | None (boxed): compiled, narrowing to float would unbox a
+        # CommonTimeout into a plain float and lose its O(1) queue.
+        given: float | None = timeout
         if timeout is None:
             return
         if ev._closure == CLOSURE_PERSIST and not absolute:
-            ev._interval = timeout
+            ev._interval = given
         # An absolute deadline comes from rescheduling a persistent event: it
         # stays in the common queue its interval names, if any.
-        duration = ev._interval if absolute else timeout
+        duration = ev._interval if absolute else given
         common: CommonTimeoutQueue | None = None
         if type(duration) is CommonTimeout and duration.queue.base is self:
             common = duration.queue

@@ -1,10 +1,11 @@
 """Timer bookkeeping for the EventBase: the min-heap and libevent's common-timeout queues.
 
-Both structures store ``(deadline, seq, event)`` entries and delete lazily: an
-entry is live only while ``event._timer_entry is entry``. Removing a timeout is
-then O(1) (forget the entry) instead of an O(n) heap search; stale entries are
-skipped when they reach the top and purged in one O(n) rebuild once they
-outnumber live ones, so memory stays within twice the live timer count.
+Both delete lazily. The heap keeps deadlines with a bucket of events per deadline;
+a common-timeout queue keeps ``(deadline, seq, event)`` entries, live only while
+the event still holds the entry with that ``seq``. Removing a timeout is then
+O(1) instead of an O(n) search; stale entries are skipped when they reach the
+front and purged in one O(n) rebuild once they outnumber live ones, so memory
+stays within twice the live timer count.
 
 Common timeouts (``EventBase.init_common_timeout``) share one duration, so their
 deadlines arrive in order: a FIFO deque gives O(1) insertion instead of the
@@ -159,6 +160,17 @@ class TimerHeap:
         return live
 
 
+# One sequence for every queue: an entry is live while its event still holds an entry
+# with the same number. (Not tuple identity: compiled, a fixed-length tuple is unboxed
+# and re-boxed, so ``is`` between two copies of one entry is False.)
+_ENTRY_SEQ = count()
+
+
+def _live(entry: TimerEntry) -> bool:
+    held = entry[2]._timer_entry
+    return held is not None and held[1] == entry[1]
+
+
 class CommonTimeoutQueue:
     """Events sharing one duration, in deadline order (libevent's ``common_timeout_list``)."""
 
@@ -168,7 +180,7 @@ class CommonTimeoutQueue:
         self.base = base
         self.duration = duration
         self.entries: deque[TimerEntry] = deque()
-        self.seq = count()
+        self.seq = _ENTRY_SEQ
         self.stale = 0
         self.timer = timer
         handle = CommonTimeout(duration)
@@ -200,14 +212,14 @@ class CommonTimeoutQueue:
         ev._timer_entry = None
         self.stale += 1
         if self.stale > _PURGE_MIN and self.stale * 2 > len(self.entries):
-            self.entries = deque(e for e in self.entries if e[2]._timer_entry is e)
+            self.entries = deque(e for e in self.entries if _live(e))
             self.stale = 0
 
     def _clean_head(self) -> TimerEntry | None:
         entries = self.entries
         while entries:
             entry = entries[0]
-            if entry[2]._timer_entry is entry:
+            if _live(entry):
                 return entry
             entries.popleft()
             self.stale -= 1
@@ -235,7 +247,7 @@ class CommonTimeoutQueue:
 
     def events(self) -> list[Event]:
         """Live events in deadline order."""
-        return [e[2] for e in self.entries if e[2]._timer_entry is e]
+        return [e[2] for e in self.entries if _live(e)]
 
 
 # Not a mypyc native class: native classes cannot subclass float. Defined after

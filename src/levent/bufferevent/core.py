@@ -41,6 +41,7 @@ from ..buffer import ChangeHook, Evbuffer
 from ..constants import EV
 from ..errors import BufferFrozenError, EventStateError
 from ..event import Deferred, Event
+from ..timers import CommonTimeout
 from .constants import BEV_EVENT, BEV_OPT, BEV_TRIG
 
 if TYPE_CHECKING:
@@ -1233,6 +1234,10 @@ def _check_events(events: object) -> int:
 
 
 def _check_timeout(timeout: float | None) -> float | None:
+    if isinstance(timeout, CommonTimeout):
+        # Kept as it is, so the base queues it in O(1). Checked before anything narrows
+        # the type to float: compiled, a float is unboxed and would lose its class.
+        return timeout
     if timeout is None:
         return None
     if not isinstance(timeout, (int, float)):

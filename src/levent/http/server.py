@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from typing import Any
 
+from levent.base import EventBase
 from levent.buffer import Evbuffer
 from levent.bufferevent import (
     BEV_EVENT_EOF,
@@ -218,6 +219,8 @@ class HttpServer:
         "_bound",
         "_callbacks",
         "_connections",
+        "_date_second",
+        "_date_text",
         "_errorcb",
         "_errorcb_arg",
         "_extra_methods",
@@ -240,7 +243,9 @@ class HttpServer:
         "max_headers_size",
     )
 
-    def __init__(self, base: Any) -> None:
+    def __init__(self, base: EventBase) -> None:
+        if not isinstance(base, EventBase):
+            raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
         self.base = base
         self._bound: list[BoundSocket] = []
         self._callbacks: dict[str, tuple[RequestHandler, Any]] = {}
@@ -273,6 +278,8 @@ class HttpServer:
         self.default_content_type: str | None = DEFAULT_CONTENT_TYPE
         #: ``evhttp_set_flags`` (EVHTTP_SERVER_LINGERING_CLOSE).
         self.flags = 0
+        self._date_second = -1
+        self._date_text = ""
         self._freed = False
 
     # -- sockets ------------------------------------------------------------------
@@ -518,6 +525,24 @@ class HttpServer:
             return
         conn._start()
 
+    def _date(self) -> str:
+        # The Date header, formatted once a second from the loop's cached clock.
+        second = int(self.base.gettimeofday_cached())
+        if second != self._date_second:
+            self._date_second = second
+            self._date_text = http_date(second)
+        return self._date_text
+
+    def _common(self, seconds: float | None) -> float | None:
+        # Every connection shares the same timeouts: a common timeout re-arms in O(1)
+        # on each read (event_base_init_common_timeout), where a plain one is a heap op.
+        if seconds is None:
+            return None
+        try:
+            return self.base.init_common_timeout(seconds)
+        except (ValueError, RuntimeError):
+            return seconds
+
     def _connection_opened(self, conn: Any) -> None:
         # A connection another protocol took over (a WebSocket session) still counts.
         self._connections.add(conn)
@@ -689,7 +714,9 @@ class ServerConnection:
         bev = self.bev
         server = self.server
         bev.setcb(_on_read, None, _on_event, self)
-        bev.set_timeouts(server._timeout_read, server._timeout_write)
+        bev.set_timeouts(
+            server._common(server._timeout_read), server._common(server._timeout_write)
+        )
         bev.enable(EV_READ | EV_WRITE)
 
     def _refuse(self, code: int) -> None:
@@ -914,7 +941,7 @@ class ServerConnection:
                 close = True
         if minor >= 1:
             if not has_date:
-                items.append(("Date", http_date()))
+                items.append(("Date", self.server._date()))
         elif not close:
             items.append(("Connection", "keep-alive"))
         if _response_has_body(code):
