@@ -41,10 +41,11 @@ class Headers:
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(self, items: Iterable[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
-        for key, value in items:
-            self.add(key, value)
+        if items is not None:
+            for key, value in items:
+                self.add(key, value)
 
     def add(self, key: str, value: str) -> None:
         """Append ``key: value`` (``evhttp_add_header``); ValueError for a key with CR/LF or

@@ -14,9 +14,9 @@ set, the version — is checked here, and each failure maps to the status RFC
 from __future__ import annotations
 
 import re
-from typing import Protocol
 
 import httptools
+from mypy_extensions import trait
 
 from .constants import (
     DEFAULT_ALLOWED_METHODS,
@@ -66,16 +66,23 @@ class ParseRejection(Exception):
         self.message = message
 
 
-class RequestSink(RequestOwner, Protocol):
-    """Where a :class:`RequestParser` delivers requests (the server connection)."""
+@trait
+class RequestSink:
+    """Where a :class:`RequestParser` delivers requests (the server connection, which is
+    also the requests' RequestOwner); a trait, so that compiled the parser calls it
+    natively. The defaults accept and drop."""
 
-    def _request_begun(self, req: HttpRequest) -> bool: ...
+    def _request_begun(self, req: HttpRequest) -> bool:
+        return True
 
-    def _request_head(self, req: HttpRequest) -> None: ...
+    def _request_head(self, req: HttpRequest) -> None:
+        """The request line and headers of ``req`` are complete."""
 
-    def _request_body(self, req: HttpRequest, data: bytes) -> None: ...
+    def _request_body(self, req: HttpRequest, data: bytes) -> None:
+        """A piece of ``req``'s body arrived."""
 
-    def _request_complete(self, req: HttpRequest) -> None: ...
+    def _request_complete(self, req: HttpRequest) -> None:
+        """``req`` is complete."""
 
 
 class RequestParser:
@@ -86,6 +93,7 @@ class RequestParser:
         "_head_size",
         "_header_count",
         "_in_head",
+        "_owner",
         "_parser",
         "_raw_head",
         "_req",
@@ -100,8 +108,10 @@ class RequestParser:
         "max_uri_size",
     )
 
-    def __init__(self, sink: RequestSink) -> None:
+    def __init__(self, sink: RequestSink, owner: RequestOwner) -> None:
         self._sink = sink
+        # The connection the requests belong to (in levent's server, the sink itself).
+        self._owner = owner
         self._parser = httptools.HttpRequestParser(self)
         self._req: HttpRequest | None = None
         self._url: bytes = b""
@@ -192,7 +202,7 @@ class RequestParser:
     # -- httptools callbacks ------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        req = HttpRequest._incoming(self._sink)
+        req = HttpRequest._incoming(self._owner)
         self._req = req
         self._url = b""
         self._head_size = 0

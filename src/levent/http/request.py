@@ -42,7 +42,11 @@ class HttpError(EventError):
 
 
 class RequestOwner(Protocol):
-    """What a request asks of its connection (the server or client side)."""
+    """What a request asks of its connection (the server or client side).
+
+    A Protocol, not a mypyc trait: the client's connection is not compiled, and an
+    interpreted class cannot inherit a compiled trait.
+    """
 
     def _send_reply(
         self, req: HttpRequest, code: int, reason: str | None, body: object

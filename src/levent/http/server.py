@@ -43,7 +43,7 @@ from .constants import (
     METHOD_NAMES,
     reason_phrase,
 )
-from .protocol import ParseRejection, RequestParser
+from .protocol import ParseRejection, RequestParser, RequestSink
 from .request import HttpError, HttpRequest
 
 __all__ = [
@@ -607,7 +607,7 @@ def _on_linger_timeout(fd: int, what: int, conn: ServerConnection) -> None:
     conn.free()
 
 
-class ServerConnection:
+class ServerConnection(RequestSink):
     """The server side of one client connection (``struct evhttp_connection``)."""
 
     __slots__ = (
@@ -647,7 +647,7 @@ class ServerConnection:
         else:
             self._remote_host = str(peer) if peer else ""
             self._remote_port = 0
-        parser = RequestParser(self)
+        parser = RequestParser(self, self)
         parser.max_headers_size = server.max_headers_size
         parser.max_body_size = server.max_body_size
         parser.allowed_methods = server.allowed_methods
