@@ -47,6 +47,11 @@ from .errors import (
     UnsupportedOperation,
 )
 from .event import SELF, Deferred, Event
+
+# evhttp's constants (EVHTTP_REQ_GET, HTTP_OK, …) at top level too, as DESIGN.md §1
+# maps them (importing them loads levent.http, which uses only the core).
+from .http.constants import *  # noqa: F403
+from .http.constants import __all__ as _http_constant_names
 from .listener import *  # noqa: F403 - LEV_OPT_* and Listener
 from .listener import __all__ as _listener_names
 from .log import enable_debug_logging, set_fatal_callback, set_log_callback
@@ -107,4 +112,5 @@ __all__ = [
     *_constant_names,
     *_listener_names,
     *_bufferevent_names,
+    *_http_constant_names,
 ]

@@ -24,12 +24,18 @@ from .uri import (
     parse_query,
     parse_query_str,
     uridecode,
+    uridecode_bytes,
     uriencode,
 )
 from .websocket import (
     WS_BINARY_FRAME,
     WS_CR,
+    WS_CR_ABNORMAL,
     WS_CR_DATA_TOO_BIG,
+    WS_CR_GOING_AWAY,
+    WS_CR_INTERNAL_ERROR,
+    WS_CR_INVALID_DATA,
+    WS_CR_NO_STATUS,
     WS_CR_NONE,
     WS_CR_NORMAL,
     WS_CR_PROTO_ERR,
@@ -38,6 +44,7 @@ from .websocket import (
     WebSocketConnection,
     WebSocketProtocol,
     WsState,
+    new_session,
 )
 
 __all__ = [
@@ -58,7 +65,12 @@ __all__ = [
     "Uri",
     "WS_BINARY_FRAME",
     "WS_CR",
+    "WS_CR_ABNORMAL",
     "WS_CR_DATA_TOO_BIG",
+    "WS_CR_GOING_AWAY",
+    "WS_CR_INTERNAL_ERROR",
+    "WS_CR_INVALID_DATA",
+    "WS_CR_NO_STATUS",
     "WS_CR_NONE",
     "WS_CR_NORMAL",
     "WS_CR_PROTO_ERR",
@@ -72,6 +84,8 @@ __all__ = [
     "htmlescape",
     "parse_query",
     "parse_query_str",
+    "new_session",
     "uridecode",
+    "uridecode_bytes",
     "uriencode",
 ]

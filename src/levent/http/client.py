@@ -125,6 +125,7 @@ _WRITING_EV: Final = int(BEV_EVENT.WRITING)
 
 _POST: Final = int(EVHTTP_REQ.POST)
 _HEAD: Final = int(EVHTTP_REQ.HEAD)
+_CONNECT: Final = int(EVHTTP_REQ.CONNECT)
 _PUT: Final = int(EVHTTP_REQ.PUT)
 #: Methods that may be repeated safely (RFC 9110 §9.2.2) for the one automatic resend.
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -174,6 +175,7 @@ class ResponseReader:
 
     __slots__ = (
         "_chunked",
+        "_connect_request",
         "_connection",
         "_content_length",
         "_fed_in_head",
@@ -198,9 +200,17 @@ class ResponseReader:
         "status",
     )
 
-    def __init__(self, head_request: bool, max_headers_size: int, max_body_size: int) -> None:
+    def __init__(
+        self,
+        head_request: bool,
+        max_headers_size: int,
+        max_body_size: int,
+        connect_request: bool = False,
+    ) -> None:
         self._parser = httptools.HttpResponseParser(self)
         self._head_request = head_request
+        # A 2xx answer to CONNECT has no body: a tunnel starts after it (RFC 9110 §9.3.6).
+        self._connect_request = connect_request
         self._max_headers = max_headers_size
         self._max_body = max_body_size
         self._head_bytes = 0
@@ -357,11 +367,12 @@ class ResponseReader:
             raise ResponseError(
                 EVREQ_HTTP.DATA_TOO_LONG, f"Content-Length {self._content_length} over {limit}"
             )
-        no_body = self._head_request or status in (204, 304)
-        if no_body:
+        tunnel = self._connect_request and 200 <= status < 300
+        if self._head_request or status in (204, 304) or tunnel:
             # llhttp cannot be told that a HEAD response has no body: the
-            # response ends here, and anything the parser reads on is extra.
-            self._finish(self._persistent())
+            # response ends here, and anything the parser reads on is extra. A
+            # tunnel stays open whatever the version says.
+            self._finish(True if tunnel else self._persistent())
             return
         self.close_delimited = not self._chunked and self._content_length < 0
 
@@ -583,7 +594,8 @@ class HttpConnection:
         """
         if not isinstance(flags, int) or flags < 0 or flags & ~_KNOWN_FLAGS:
             raise ValueError(f"unknown EVHTTP_CON flags {flags!r}")
-        self._flags |= int(flags)
+        # libevent replaces the public flags (so a flag can be cleared again).
+        self._flags = int(flags)
 
     def set_local_address(self, address: str | None) -> None:
         """Bind to this numeric address before connecting
@@ -984,6 +996,7 @@ class HttpConnection:
             req.command == _HEAD or req.method == "HEAD",
             self._max_headers_size,
             self._max_body_size,
+            req.command == _CONNECT or req.method == "CONNECT",
         )
         self._headers_copied = 0
         self._head_reported = False

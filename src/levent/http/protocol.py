@@ -14,6 +14,7 @@ set, the version — is checked here, and each failure maps to the status RFC
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import httptools
 from mypy_extensions import trait
@@ -35,26 +36,26 @@ __all__ = [
 ]
 
 #: Default cap on the request line plus header section, in bytes (431 beyond it).
-DEFAULT_MAX_HEADERS_SIZE = 64 * 1024
+DEFAULT_MAX_HEADERS_SIZE: Final = 64 * 1024
 #: Default cap on the request target (414 beyond it).
-DEFAULT_MAX_URI_SIZE = 16 * 1024
+DEFAULT_MAX_URI_SIZE: Final = 16 * 1024
 #: Default cap on the number of header lines (431 beyond it).
-DEFAULT_MAX_HEADERS = 256
+DEFAULT_MAX_HEADERS: Final = 256
 #: Default cap on a request body (413 beyond it); -1 means none.
-DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_BODY_SIZE: Final = 64 * 1024 * 1024
 
 # Request-line method bytes -> (name, EVHTTP_REQ bit as a plain int: no enum in the hot path).
-_METHODS: dict[bytes, tuple[str, int]] = {
+_METHODS: Final[dict[bytes, tuple[str, int]]] = {
     str(m.name).encode(): (str(m.name), int(m)) for m in EVHTTP_REQ
 }
-_HEAD = int(EVHTTP_REQ.HEAD)
+_HEAD: Final = int(EVHTTP_REQ.HEAD)
 # A method token then a space (RFC 9110 §5.6.2): the start of a request line whose method
 # llhttp does not know; anything else at that place is not HTTP at all.
-_METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
-_VERSION_TOKEN = re.compile(rb" HTTP/[0-9]\.[0-9]\r?\n")
+_METHOD_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
+_VERSION_TOKEN: Final = re.compile(rb" HTTP/[0-9]\.[0-9]\r?\n")
 
 # Per header line: ": " and CRLF around the name and value.
-_LINE_OVERHEAD = 4
+_LINE_OVERHEAD: Final = 4
 
 
 class ParseRejection(Exception):

@@ -189,7 +189,7 @@ class HttpRequest:
                 host = None
             if host:
                 return host
-        value = self.input_headers.find("Host") if self.kind == EVHTTP_REQUEST_KIND.REQUEST else (
+        value = self.input_headers.find("Host") if self.kind == _REQUEST else (
             self.output_headers.find("Host")
         )
         if value is None:
@@ -220,7 +220,7 @@ class HttpRequest:
     def _server_owner(self) -> RequestOwner | None:
         # None: the client went away; the reply is dropped, as evhttp does (check
         # ``req.connection`` to know). Misuse raises.
-        if self.kind != EVHTTP_REQUEST_KIND.REQUEST:
+        if self.kind != _REQUEST:
             raise HttpError("only a request a server received can be replied to")
         if self._done:
             raise HttpError("the request has already been answered")

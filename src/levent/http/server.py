@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Final
 
 from levent.base import EventBase
 from levent.buffer import Evbuffer
@@ -43,7 +43,15 @@ from .constants import (
     METHOD_NAMES,
     reason_phrase,
 )
-from .protocol import ParseRejection, RequestParser, RequestSink
+from .protocol import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_MAX_HEADERS_SIZE,
+    DEFAULT_MAX_URI_SIZE,
+    ParseRejection,
+    RequestParser,
+    RequestSink,
+)
 from .request import HttpError, HttpRequest
 
 __all__ = [
@@ -55,21 +63,21 @@ __all__ = [
 ]
 
 #: evhttp's default Content-Type for replies that have a body and set none.
-DEFAULT_CONTENT_TYPE = "text/html; charset=ISO-8859-1"
+DEFAULT_CONTENT_TYPE: Final = "text/html; charset=ISO-8859-1"
 #: levent's default read and write timeout for server connections, in seconds
 #: (libevent has none: an idle or slow client would hold a connection forever).
-DEFAULT_TIMEOUT = 60.0
-_HEAD = int(EVHTTP_REQ.HEAD)
+DEFAULT_TIMEOUT: Final = 60.0
+_HEAD: Final = int(EVHTTP_REQ.HEAD)
 # (minor, code, reason) -> the status line; bounded, since reasons are the handlers' choice.
-_STATUS_LINES: dict[tuple[int, int, str], str] = {}
+_STATUS_LINES: Final[dict[tuple[int, int, str], str]] = {}
 # Bodies up to this size are joined to their head and written as one piece.
-_JOIN_BODY = 16 * 1024
+_JOIN_BODY: Final = 16 * 1024
 # Requests read ahead of the one being answered before reading pauses.
-_PIPELINE_DEPTH = 8
+_PIPELINE_DEPTH: Final = 8
 # How long a rejected connection keeps reading (and discarding) so the client
 # sees the error reply instead of a reset, and how much it swallows meanwhile.
-_LINGER_SECONDS = 2.0
-_LINGER_BYTES = 16 * 1024 * 1024
+_LINGER_SECONDS: Final = 2.0
+_LINGER_BYTES: Final = 16 * 1024 * 1024
 
 RequestHandler = Callable[[HttpRequest, Any], None]
 ErrorPageCallback = Callable[[HttpRequest, Evbuffer, int, str, Any], int | None]
@@ -77,11 +85,11 @@ NewRequestCallback = Callable[[HttpRequest, Any], int | None]
 BevFactory = Callable[[Any, Any], BufferEvent]
 CloseCallback = Callable[["ServerConnection", Any], None]
 
-_ERROR_PAGE = (
+_ERROR_PAGE: Final = (
     "<HTML><HEAD>\n<TITLE>{code} {reason}</TITLE>\n</HEAD><BODY>\n<H1>{reason}</H1>\n"
     "</BODY></HTML>\n"
 )
-_NOT_FOUND_PAGE = (
+_NOT_FOUND_PAGE: Final = (
     "<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1>"
     "<p>The requested URL {uri} was not found on this server.</p></body></html>\n"
 )
@@ -240,7 +248,9 @@ class HttpServer:
         "default_content_type",
         "flags",
         "max_body_size",
+        "max_headers",
         "max_headers_size",
+        "max_uri_size",
     )
 
     def __init__(self, base: EventBase) -> None:
@@ -268,9 +278,13 @@ class HttpServer:
         self._timeout_read: float | None = DEFAULT_TIMEOUT
         self._timeout_write: float | None = DEFAULT_TIMEOUT
         #: Cap on request line + headers in bytes (431 beyond); -1 = none.
-        self.max_headers_size = 64 * 1024
+        self.max_headers_size = DEFAULT_MAX_HEADERS_SIZE
         #: Cap on a request body in bytes (413 beyond); -1 = none.
-        self.max_body_size = 64 * 1024 * 1024
+        self.max_body_size = DEFAULT_MAX_BODY_SIZE
+        #: Cap on the request target in bytes (414 beyond); -1 = none.
+        self.max_uri_size = DEFAULT_MAX_URI_SIZE
+        #: Cap on the number of header lines (431 beyond); -1 = none.
+        self.max_headers = DEFAULT_MAX_HEADERS
         #: Mask of EVHTTP_REQ methods served; others get 405 (unknown ones 501).
         self.allowed_methods = int(DEFAULT_ALLOWED_METHODS)
         self._extra_methods: frozenset[str] = frozenset()
@@ -408,6 +422,15 @@ class HttpServer:
     def set_max_body_size(self, size: int) -> None:
         """``evhttp_set_max_body_size`` (negative: unlimited)."""
         self.max_body_size = int(size)
+
+    def set_max_uri_size(self, size: int) -> None:
+        """Cap the request target (414 beyond; negative: unlimited). levent's own: libevent
+        counts the request line in ``max_headers_size`` only."""
+        self.max_uri_size = int(size)
+
+    def set_max_headers(self, n: int) -> None:
+        """Cap the number of header lines (431 beyond; negative: unlimited). levent's own."""
+        self.max_headers = int(n)
 
     def set_max_connections(self, n: int) -> None:
         """``evhttp_set_max_connections``: beyond ``n`` open connections a new one gets 503
@@ -649,6 +672,8 @@ class ServerConnection(RequestSink):
             self._remote_port = 0
         parser = RequestParser(self, self)
         parser.max_headers_size = server.max_headers_size
+        parser.max_uri_size = server.max_uri_size
+        parser.max_headers = server.max_headers
         parser.max_body_size = server.max_body_size
         parser.allowed_methods = server.allowed_methods
         parser.extra_methods = server._extra_methods
@@ -683,6 +708,10 @@ class ServerConnection(RequestSink):
         if isinstance(peer, tuple) and len(peer) >= 2:
             return str(peer[0]), int(peer[1])
         return str(peer), 0
+
+    def get_addr(self) -> Any:
+        """The client's socket address (``evhttp_connection_get_addr``)."""
+        return self.peer
 
     def get_server(self) -> HttpServer:
         """``evhttp_connection_get_server``."""

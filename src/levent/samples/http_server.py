@@ -103,7 +103,9 @@ class FileServer:
         parts = [os.fsdecode(s) for s in segments if s and s != b"."]
         candidate = os.path.join(self.root, *parts)
         real = os.path.realpath(candidate)
-        if real != self.root and not real.startswith(self.root + os.sep):
+        root = self.root
+        prefix = root if root.endswith(os.sep) else root + os.sep  # "/" is its own prefix
+        if real != root and not real.startswith(prefix):
             return None
         return real
 
