@@ -27,6 +27,7 @@ NAMES = [
     "proxy",
     "http-server",
     "ws-chat",
+    "http-get",
 ]
 
 

@@ -448,6 +448,7 @@ class HttpConnection:
         "_retry_max",
         "_state",
         "_tls",
+        "_tunnelled",
         "_unix_path",
         "_write_timeout",
     )
@@ -529,6 +530,7 @@ class HttpConnection:
         self._retry_ev: Event | None = None
         self._reconnect: Deferred | None = None
         self._flags = 0
+        self._tunnelled = False
         self._family = int(socket.AF_UNSPEC)
         self._local_address: str | None = None
         self._local_port = 0
@@ -853,6 +855,7 @@ class HttpConnection:
         self._lookup_pending = False
         self._retry_cnt = 0
         self._responses = 0
+        self._tunnelled = False
         self._state = _IDLE
         sock = _socket_of(self._bev)
         if sock is not None:
@@ -1093,6 +1096,9 @@ class HttpConnection:
         self._reader = None
         self._resend = None
         self._responses += 1
+        if (req.command == _CONNECT or req.method == "CONNECT") and 200 <= reader.status < 300:
+            # A tunnel now: resending on a new connection would bypass it.
+            self._tunnelled = True
         self._state = _IDLE
         req._done = True
         req._owner = None  # as libevent: req->evcon is NULL in the callback
@@ -1122,6 +1128,7 @@ class HttpConnection:
             and not reader.started
             and not len(self._bev.input)
             and self._responses > 0
+            and not self._tunnelled
             and self._resend is not req
             and not self._body_len
             and req.command_name in _IDEMPOTENT

@@ -34,6 +34,7 @@ SAMPLE_MODULES: tuple[str, ...] = (
     "proxy",
     "http_server",
     "ws_chat",
+    "http_get",
 )
 
 
