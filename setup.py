@@ -66,7 +66,11 @@ def _ext_modules() -> list[object]:
         print("levent: mypyc is not available; installing pure Python", file=sys.stderr)
         return []
     modules = [path for path in COMPILED_MODULES if os.path.exists(path)]
-    return list(mypycify(modules, opt_level="3", group_name="levent"))
+    try:
+        return list(mypycify(modules, opt_level="3", group_name="levent"))
+    except (Exception, SystemExit) as exc:  # a type error or a missing import: stay pure
+        print(f"levent: mypyc could not compile ({exc!r}); installing pure Python", file=sys.stderr)
+        return []
 
 
 class _OptionalBuildExt(build_ext):
