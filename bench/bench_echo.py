@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import ServerRunCpu
+
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "_build"
 C_DIR = HERE / "c"
@@ -63,7 +65,7 @@ class ServerSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(ServerRunCpu):
     """One run of the client against one server (CPU figures in seconds)."""
 
     messages: int
@@ -75,25 +77,8 @@ class Sample:
     machine_busy: float  # every CPU's busy time over the window, all processes
 
     @property
-    def rate(self) -> float:
-        return self.messages / self.seconds
-
-    @property
-    def other_cpu(self) -> float:
-        """Share of one CPU taken by processes other than server and client."""
-        if self.machine_busy < 0:
-            return float("nan")
-        ours = self.server_user + self.server_sys + self.client_user + self.client_sys
-        return max(0.0, self.machine_busy - ours) / self.seconds
-
-    def server_us(self, which: str = "total") -> float:
-        """Server CPU microseconds per message: ``user``, ``sys`` or ``total``."""
-        cpu = {
-            "user": self.server_user,
-            "sys": self.server_sys,
-            "total": self.server_user + self.server_sys,
-        }[which]
-        return cpu * 1e6 / self.messages if self.messages else float("nan")
+    def units(self) -> int:
+        return self.messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +97,7 @@ class Memory:
 # -- building the C programs -----------------------------------------------------
 
 
-def _compile(source: Path, output: Path, libs: tuple[str, ...] = ()) -> str:
+def compile_c(source: Path, output: Path, libs: tuple[str, ...] = ()) -> str:
     """Compile ``source`` with ``cc -O2`` unless ``output`` is newer; '' or the error."""
     if output.exists() and output.stat().st_mtime >= source.stat().st_mtime:
         return ""
@@ -135,11 +120,11 @@ def _compile(source: Path, output: Path, libs: tuple[str, ...] = ()) -> str:
 def build() -> tuple[Path, str]:
     """Build the client (required) and libevent's server; its path or why it is skipped."""
     client = BUILD / "echo_client"
-    error = _compile(C_DIR / "echo_client.c", client)
+    error = compile_c(C_DIR / "echo_client.c", client)
     if error:
         raise RuntimeError(f"cannot build bench/c/echo_client.c:\n{error}")
     server = BUILD / "libevent_echo_server"
-    error = _compile(C_DIR / "libevent_echo_server.c", server, ("-levent",))
+    error = compile_c(C_DIR / "libevent_echo_server.c", server, ("-levent",))
     if error:
         if "event2/" in error:
             error = "libevent-dev is not installed (apt-get install libevent-dev)"
@@ -178,7 +163,7 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _child_setup(cpu: int | None) -> Callable[[], None]:
+def child_setup(cpu: int | None) -> Callable[[], None]:
     def setup() -> None:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
@@ -201,7 +186,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=BUILD,  # not the checkout: `-m levent` must find the installed package
-            preexec_fn=_child_setup(cpu),
+            preexec_fn=child_setup(cpu),
         )
         try:
             self.port = self._read_port()
@@ -297,7 +282,7 @@ def run_client(
         capture_output=True,
         text=True,
         timeout=seconds + warmup + 30,
-        preexec_fn=_child_setup(cpu),
+        preexec_fn=child_setup(cpu),
         check=False,
     )
     if proc.returncode != 0:

@@ -47,10 +47,11 @@ from bench_echo import (
     SERVERS_DIR,
     Server,
     ServerSpec,
-    _child_setup,
-    _compile,
+    child_setup,
+    compile_c,
     running,
 )
+from common import ServerRunCpu
 
 # The levent server under test: arguments after the interpreter, "{docroot}" is
 # replaced by the docroot. Switch this one constant to measure another levent
@@ -99,7 +100,7 @@ TARGETS = (("asyncio+httptools", 1.0), ("aiohttp", 4.0))  # levent must be at le
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(ServerRunCpu):
     """One wrk run against one server (CPU figures in seconds)."""
 
     requests: int
@@ -115,25 +116,8 @@ class Sample:
     machine_busy: float  # every CPU's busy time over the run, all processes
 
     @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def other_cpu(self) -> float:
-        """Share of one CPU taken by processes other than server and wrk."""
-        if self.machine_busy < 0:
-            return float("nan")
-        ours = self.server_user + self.server_sys + self.client_user + self.client_sys
-        return max(0.0, self.machine_busy - ours) / self.seconds
-
-    def server_us(self, which: str = "total") -> float:
-        """Server CPU microseconds per request: ``user``, ``sys`` or ``total``."""
-        cpu = {
-            "user": self.server_user,
-            "sys": self.server_sys,
-            "total": self.server_user + self.server_sys,
-        }[which]
-        return cpu * 1e6 / self.requests if self.requests else float("nan")
+    def units(self) -> int:
+        return self.requests
 
 
 # -- building and finding the servers ------------------------------------------------
@@ -141,7 +125,7 @@ class Sample:
 
 def build_evhttp() -> str:
     """Build libevent's evhttp server; '' or why it is skipped."""
-    error = _compile(C_DIR / "evhttp_server.c", BUILD / "evhttp_server", ("-levent",))
+    error = compile_c(C_DIR / "evhttp_server.c", BUILD / "evhttp_server", ("-levent",))
     if error:
         if "event2/" in error:
             return "libevent-dev is not installed (apt-get install libevent-dev)"
@@ -260,7 +244,7 @@ def run_wrk(server: Server, cell: Cell, seconds: int, cpu: int | None, script: P
         capture_output=True,
         text=True,
         timeout=seconds + 30,
-        preexec_fn=_child_setup(cpu),
+        preexec_fn=child_setup(cpu),
         check=False,
     )
     user2, system2 = _proc_cpu(server.pid)

@@ -13,6 +13,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+class ServerRunCpu:
+    """CPU accounting of one load run against a server process, shared by the
+    server benchmarks. The dataclass using it provides ``units`` (messages or
+    requests) and the fields named below, all CPU figures in seconds."""
+
+    __slots__ = ()
+    seconds: float
+    client_user: float
+    client_sys: float
+    server_user: float
+    server_sys: float
+    machine_busy: float  # every CPU's busy time over the run, all processes; < 0: unknown
+    units: int  # a property of the subclass: the messages or requests of the run
+
+    @property
+    def rate(self) -> float:
+        return self.units / self.seconds
+
+    @property
+    def other_cpu(self) -> float:
+        """Share of one CPU taken by processes other than the server and the client."""
+        if self.machine_busy < 0:
+            return float("nan")
+        ours = self.server_user + self.server_sys + self.client_user + self.client_sys
+        return max(0.0, self.machine_busy - ours) / self.seconds
+
+    def server_us(self, which: str = "total") -> float:
+        """Server CPU microseconds per unit: ``user``, ``sys`` or ``total``."""
+        cpu = {
+            "user": self.server_user,
+            "sys": self.server_sys,
+            "total": self.server_user + self.server_sys,
+        }[which]
+        return cpu * 1e6 / self.units if self.units else float("nan")
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One implementation's result in one benchmark."""
