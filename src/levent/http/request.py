@@ -17,16 +17,19 @@ and forwards the reply verbs to it (:class:`RequestOwner`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from levent.buffer import Evbuffer
 from levent.errors import EventError
 
-from .constants import EVHTTP_REQ, EVHTTP_REQUEST_KIND, METHOD_NAMES
+from .constants import (
+    EVHTTP_REQUEST_KIND,
+    EVHTTP_URI_NONCONFORMANT,
+    METHOD_NAMES,
+    method_from_name,
+)
 from .headers import Headers
-
-if TYPE_CHECKING:
-    from .uri import Uri
+from .uri import Uri
 
 __all__ = ["HttpError", "HttpRequest", "RequestCallback", "RequestOwner"]
 
@@ -173,8 +176,6 @@ class HttpRequest:
         """The request URI parsed (``evhttp_request_get_evhttp_uri``)."""
         parsed = self._uri_parsed
         if parsed is None:
-            from .uri import EVHTTP_URI_NONCONFORMANT, Uri
-
             parsed = self._uri_parsed = Uri.parse(self.uri, EVHTTP_URI_NONCONFORMANT)
         return parsed
 
@@ -324,7 +325,5 @@ class HttpRequest:
     @staticmethod
     def method_bit(name: str) -> int:
         """The EVHTTP_REQ bit for a method name, 0 if levent has none."""
-        try:
-            return int(EVHTTP_REQ[name])
-        except KeyError:
-            return 0
+        bit = method_from_name(name)
+        return 0 if bit is None else int(bit)

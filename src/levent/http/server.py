@@ -53,6 +53,7 @@ from .protocol import (
     RequestSink,
 )
 from .request import HttpError, HttpRequest
+from .uri import Uri, htmlescape, uridecode
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
@@ -129,29 +130,15 @@ def _response_has_body(code: int) -> bool:
     return not (code < 200 or code == 204 or code == 304)
 
 
-def _escape_html(text: str) -> str:
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&#039;")
-    )
-
-
 def _decode_path(path: str) -> str:
     if "%" not in path:
         return path
-    from .uri import uridecode
-
     return uridecode(path)
 
 
 def request_path(uri: str) -> str:
     """The path of a request target (query and fragment cut, not decoded)."""
     if not uri.startswith("/"):
-        from .uri import Uri
-
         try:
             parsed = Uri.parse(uri)
         except ValueError:
@@ -942,7 +929,7 @@ class ServerConnection(RequestSink):
                 self._send_error(req, 500, None)
 
     def _not_found(self, req: HttpRequest) -> None:
-        body = _NOT_FOUND_PAGE.format(uri=_escape_html(req.uri))
+        body = _NOT_FOUND_PAGE.format(uri=htmlescape(req.uri))
         self._write_error_page(req, 404, None, body)
         self._finish(req, close=True)
 
@@ -1233,7 +1220,8 @@ class ServerConnection(RequestSink):
         try:
             fd = bev.getfd()
             if fd >= 0:
-                socket.socket(fileno=socket.dup(fd)).shutdown(socket.SHUT_WR)
+                with socket.socket(fileno=socket.dup(fd)) as sock:
+                    sock.shutdown(socket.SHUT_WR)
         except OSError:
             self.free()
             return
