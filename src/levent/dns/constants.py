@@ -1,0 +1,292 @@
+"""evdns constants with libevent's names and values (``event2/dns.h``, ``dns_struct.h``).
+
+Result codes are :class:`DNS_ERR` (the ``result`` a resolve callback gets),
+answer kinds :class:`DNS_TYPE`, query flags :class:`DNS_QUERY`, resolver
+flags :class:`EVDNS_BASE`, resolv.conf parse flags :class:`DNS_OPTION` and
+its return codes :class:`EVDNS_ERROR`; the server side has the RR types,
+classes, sections and header flags. ``getaddrinfo`` errors are the
+platform's ``socket.EAI_*`` values (as libevent's ``EVUTIL_EAI_*`` are where
+the platform has them) plus libevent's own ``EVUTIL_EAI_CANCEL``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "DNS_CNAME",
+    "DNS_CNAME_CALLBACK",
+    "DNS_ERR",
+    "DNS_ERR_CANCEL",
+    "DNS_ERR_FORMAT",
+    "DNS_ERR_NODATA",
+    "DNS_ERR_NONE",
+    "DNS_ERR_NOTEXIST",
+    "DNS_ERR_NOTIMPL",
+    "DNS_ERR_REFUSED",
+    "DNS_ERR_SERVERFAILED",
+    "DNS_ERR_SHUTDOWN",
+    "DNS_ERR_TIMEOUT",
+    "DNS_ERR_TRUNCATED",
+    "DNS_ERR_UNKNOWN",
+    "DNS_IPv4_A",
+    "DNS_IPv6_AAAA",
+    "DNS_NO_SEARCH",
+    "DNS_OPTION",
+    "DNS_OPTIONS_ALL",
+    "DNS_OPTION_HOSTSFILE",
+    "DNS_OPTION_MISC",
+    "DNS_OPTION_NAMESERVERS",
+    "DNS_OPTION_NAMESERVERS_NO_DEFAULT",
+    "DNS_OPTION_SEARCH",
+    "DNS_PTR",
+    "DNS_QUERY",
+    "DNS_QUERY_IGNTC",
+    "DNS_QUERY_NO_SEARCH",
+    "DNS_QUERY_USEVC",
+    "DNS_TYPE",
+    "EVDNS_ADDITIONAL_SECTION",
+    "EVDNS_ANSWER_SECTION",
+    "EVDNS_AUTHORITY_SECTION",
+    "EVDNS_BASE",
+    "EVDNS_BASE_DISABLE_WHEN_INACTIVE",
+    "EVDNS_BASE_INITIALIZE_NAMESERVERS",
+    "EVDNS_BASE_NAMESERVERS_NO_DEFAULT",
+    "EVDNS_BASE_NO_CACHE",
+    "EVDNS_CLASS_INET",
+    "EVDNS_ERROR",
+    "EVDNS_ERROR_FAILED_TO_OPEN_FILE",
+    "EVDNS_ERROR_FAILED_TO_STAT_FILE",
+    "EVDNS_ERROR_FILE_TOO_LARGE",
+    "EVDNS_ERROR_NONE",
+    "EVDNS_ERROR_NO_NAMESERVERS",
+    "EVDNS_ERROR_OUT_OF_MEMORY",
+    "EVDNS_ERROR_SHORT_READ",
+    "EVDNS_FLAGS",
+    "EVDNS_FLAGS_AA",
+    "EVDNS_FLAGS_RD",
+    "EVDNS_QTYPE_ALL",
+    "EVDNS_QTYPE_AXFR",
+    "EVDNS_SECTION",
+    "EVDNS_SOPT",
+    "EVDNS_SOPT_TCP_IDLE_TIMEOUT",
+    "EVDNS_SOPT_TCP_MAX_CLIENTS",
+    "EVDNS_TYPE",
+    "EVDNS_TYPE_A",
+    "EVDNS_TYPE_AAAA",
+    "EVDNS_TYPE_CNAME",
+    "EVDNS_TYPE_MX",
+    "EVDNS_TYPE_NS",
+    "EVDNS_TYPE_PTR",
+    "EVDNS_TYPE_SOA",
+    "EVDNS_TYPE_TXT",
+    "EVUTIL_EAI_CANCEL",
+    "err_to_string",
+]
+
+
+class DNS_ERR(enum.IntEnum):
+    """A resolve callback's ``result`` (``DNS_ERR_*``): 0 to 5 are the wire RCODEs."""
+
+    NONE = 0
+    FORMAT = 1
+    SERVERFAILED = 2
+    NOTEXIST = 3
+    NOTIMPL = 4
+    REFUSED = 5
+    TRUNCATED = 65
+    UNKNOWN = 66
+    TIMEOUT = 67
+    SHUTDOWN = 68
+    CANCEL = 69
+    NODATA = 70
+
+
+DNS_ERR_NONE = DNS_ERR.NONE
+DNS_ERR_FORMAT = DNS_ERR.FORMAT
+DNS_ERR_SERVERFAILED = DNS_ERR.SERVERFAILED
+DNS_ERR_NOTEXIST = DNS_ERR.NOTEXIST
+DNS_ERR_NOTIMPL = DNS_ERR.NOTIMPL
+DNS_ERR_REFUSED = DNS_ERR.REFUSED
+DNS_ERR_TRUNCATED = DNS_ERR.TRUNCATED
+DNS_ERR_UNKNOWN = DNS_ERR.UNKNOWN
+DNS_ERR_TIMEOUT = DNS_ERR.TIMEOUT
+DNS_ERR_SHUTDOWN = DNS_ERR.SHUTDOWN
+DNS_ERR_CANCEL = DNS_ERR.CANCEL
+DNS_ERR_NODATA = DNS_ERR.NODATA
+
+_ERR_STRINGS: dict[int, str] = {
+    DNS_ERR.NONE: "no error",
+    DNS_ERR.FORMAT: "misformatted query",
+    DNS_ERR.SERVERFAILED: "server failed",
+    DNS_ERR.NOTEXIST: "name does not exist",
+    DNS_ERR.NOTIMPL: "query not implemented",
+    DNS_ERR.REFUSED: "refused",
+    DNS_ERR.TRUNCATED: "reply truncated or ill-formed",
+    DNS_ERR.UNKNOWN: "unknown",
+    DNS_ERR.TIMEOUT: "request timed out",
+    DNS_ERR.SHUTDOWN: "dns subsystem shut down",
+    DNS_ERR.CANCEL: "dns request canceled",
+    DNS_ERR.NODATA: "no records in the reply",
+}
+
+
+def err_to_string(err: int) -> str:
+    """``evdns_err_to_string``: a short English text for a ``DNS_ERR_*`` code."""
+    return _ERR_STRINGS.get(err, "[Unknown error code]")
+
+
+class DNS_TYPE(enum.IntEnum):
+    """The kind of answer a resolve callback gets (``DNS_IPv4_A`` …)."""
+
+    IPv4_A = 1
+    PTR = 2
+    IPv6_AAAA = 3
+    CNAME = 4
+
+
+DNS_IPv4_A = DNS_TYPE.IPv4_A
+DNS_PTR = DNS_TYPE.PTR
+DNS_IPv6_AAAA = DNS_TYPE.IPv6_AAAA
+DNS_CNAME = DNS_TYPE.CNAME
+
+
+class DNS_QUERY(enum.IntFlag):
+    """Per-query flags for ``resolve_*`` (``DNS_QUERY_*``, ``DNS_CNAME_CALLBACK``)."""
+
+    NO_SEARCH = 0x01
+    USEVC = 0x02
+    IGNTC = 0x04
+    CNAME_CALLBACK = 0x80
+
+
+DNS_QUERY_NO_SEARCH = DNS_QUERY.NO_SEARCH
+DNS_NO_SEARCH = DNS_QUERY.NO_SEARCH
+DNS_QUERY_USEVC = DNS_QUERY.USEVC
+DNS_QUERY_IGNTC = DNS_QUERY.IGNTC
+DNS_CNAME_CALLBACK = DNS_QUERY.CNAME_CALLBACK
+
+
+class EVDNS_BASE(enum.IntFlag):
+    """``DnsBase(base, flags)`` flags (``EVDNS_BASE_*``)."""
+
+    INITIALIZE_NAMESERVERS = 0x1
+    NO_CACHE = 0x10
+    DISABLE_WHEN_INACTIVE = 0x8000
+    NAMESERVERS_NO_DEFAULT = 0x10000
+
+
+EVDNS_BASE_INITIALIZE_NAMESERVERS = EVDNS_BASE.INITIALIZE_NAMESERVERS
+EVDNS_BASE_NO_CACHE = EVDNS_BASE.NO_CACHE
+EVDNS_BASE_DISABLE_WHEN_INACTIVE = EVDNS_BASE.DISABLE_WHEN_INACTIVE
+EVDNS_BASE_NAMESERVERS_NO_DEFAULT = EVDNS_BASE.NAMESERVERS_NO_DEFAULT
+
+
+class DNS_OPTION(enum.IntFlag):
+    """What ``resolv_conf_parse`` takes from the file (``DNS_OPTION_*``)."""
+
+    SEARCH = 1
+    NAMESERVERS = 2
+    MISC = 4
+    HOSTSFILE = 8
+    NAMESERVERS_NO_DEFAULT = 16
+
+
+DNS_OPTION_SEARCH = DNS_OPTION.SEARCH
+DNS_OPTION_NAMESERVERS = DNS_OPTION.NAMESERVERS
+DNS_OPTION_MISC = DNS_OPTION.MISC
+DNS_OPTION_HOSTSFILE = DNS_OPTION.HOSTSFILE
+DNS_OPTION_NAMESERVERS_NO_DEFAULT = DNS_OPTION.NAMESERVERS_NO_DEFAULT
+DNS_OPTIONS_ALL = (
+    DNS_OPTION.SEARCH | DNS_OPTION.NAMESERVERS | DNS_OPTION.MISC | DNS_OPTION.HOSTSFILE
+)
+
+
+class EVDNS_ERROR(enum.IntEnum):
+    """``resolv_conf_parse``'s return codes (``EVDNS_ERROR_*``)."""
+
+    NONE = 0
+    FAILED_TO_OPEN_FILE = 1
+    FAILED_TO_STAT_FILE = 2
+    FILE_TOO_LARGE = 3
+    OUT_OF_MEMORY = 4
+    SHORT_READ = 5
+    NO_NAMESERVERS = 6
+
+
+EVDNS_ERROR_NONE = EVDNS_ERROR.NONE
+EVDNS_ERROR_FAILED_TO_OPEN_FILE = EVDNS_ERROR.FAILED_TO_OPEN_FILE
+EVDNS_ERROR_FAILED_TO_STAT_FILE = EVDNS_ERROR.FAILED_TO_STAT_FILE
+EVDNS_ERROR_FILE_TOO_LARGE = EVDNS_ERROR.FILE_TOO_LARGE
+EVDNS_ERROR_OUT_OF_MEMORY = EVDNS_ERROR.OUT_OF_MEMORY
+EVDNS_ERROR_SHORT_READ = EVDNS_ERROR.SHORT_READ
+EVDNS_ERROR_NO_NAMESERVERS = EVDNS_ERROR.NO_NAMESERVERS
+
+
+class EVDNS_TYPE(enum.IntEnum):
+    """Resource-record types the server side names (``EVDNS_TYPE_*``, ``EVDNS_QTYPE_*``)."""
+
+    A = 1
+    NS = 2
+    CNAME = 5
+    SOA = 6
+    PTR = 12
+    MX = 15
+    TXT = 16
+    AAAA = 28
+    AXFR = 252
+    ALL = 255
+
+
+EVDNS_TYPE_A = EVDNS_TYPE.A
+EVDNS_TYPE_NS = EVDNS_TYPE.NS
+EVDNS_TYPE_CNAME = EVDNS_TYPE.CNAME
+EVDNS_TYPE_SOA = EVDNS_TYPE.SOA
+EVDNS_TYPE_PTR = EVDNS_TYPE.PTR
+EVDNS_TYPE_MX = EVDNS_TYPE.MX
+EVDNS_TYPE_TXT = EVDNS_TYPE.TXT
+EVDNS_TYPE_AAAA = EVDNS_TYPE.AAAA
+EVDNS_QTYPE_AXFR = EVDNS_TYPE.AXFR
+EVDNS_QTYPE_ALL = EVDNS_TYPE.ALL
+
+#: The Internet class (``EVDNS_CLASS_INET``).
+EVDNS_CLASS_INET = 1
+
+
+class EVDNS_SECTION(enum.IntEnum):
+    """Where ``add_reply`` puts a record (``EVDNS_*_SECTION``)."""
+
+    ANSWER = 0
+    AUTHORITY = 1
+    ADDITIONAL = 2
+
+
+EVDNS_ANSWER_SECTION = EVDNS_SECTION.ANSWER
+EVDNS_AUTHORITY_SECTION = EVDNS_SECTION.AUTHORITY
+EVDNS_ADDITIONAL_SECTION = EVDNS_SECTION.ADDITIONAL
+
+
+class EVDNS_FLAGS(enum.IntFlag):
+    """Header flags a server reply may set (``EVDNS_FLAGS_*``)."""
+
+    AA = 0x400
+    RD = 0x080
+
+
+EVDNS_FLAGS_AA = EVDNS_FLAGS.AA
+EVDNS_FLAGS_RD = EVDNS_FLAGS.RD
+
+
+class EVDNS_SOPT(enum.IntEnum):
+    """TCP server-port options (``enum evdns_server_option``)."""
+
+    TCP_MAX_CLIENTS = 0
+    TCP_IDLE_TIMEOUT = 1
+
+
+EVDNS_SOPT_TCP_MAX_CLIENTS = EVDNS_SOPT.TCP_MAX_CLIENTS
+EVDNS_SOPT_TCP_IDLE_TIMEOUT = EVDNS_SOPT.TCP_IDLE_TIMEOUT
+
+#: ``EVUTIL_EAI_CANCEL``: a cancelled ``getaddrinfo`` (libevent's own code; the
+#: other ``EVUTIL_EAI_*`` are the platform's ``socket.EAI_*``).
+EVUTIL_EAI_CANCEL = -90001
