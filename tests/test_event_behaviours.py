@@ -320,6 +320,45 @@ def test_given_a_persistent_io_event_on_a_common_timeout_it_stays_off_the_heap(
     b.close()
 
 
+def test_given_io_on_a_persistent_common_timeout_event_the_timeout_counts_from_the_last_io(
+    base: EventBase,
+) -> None:
+    """An inactivity timeout restarted by I/O moves the deadline in place: the queue
+    holds one entry however much I/O there is, pending() reports the moved deadline,
+    and the timeout fires one interval after the last I/O, not after the first add."""
+    ct = base.init_common_timeout(0.3)
+    a, b = socket.socketpair()
+    fired: list[tuple[int, float]] = []
+
+    def on_event(fd: int, what: int, arg: Any) -> None:
+        if what & EV_READ:
+            a.recv(10)
+        fired.append((what, time.monotonic()))
+
+    ev = Event(base, a, EV_READ | EV_PERSIST, on_event)
+    ev.add(ct)
+    queue = ct.queue
+    start = time.monotonic()
+    for _ in range(5):
+        b.send(b"x")
+        base.loop(EVLOOP_ONCE)
+        time.sleep(0.05)
+    last_io = fired[-1][1]
+    assert len(queue.entries) == 1
+    pending = ev.pending(EV_TIMEOUT)
+    assert pending
+    assert ev._deadline > start + 0.3
+    base.loopexit(2.0)
+    while not any(what & EV_TIMEOUT for what, _ in fired):
+        assert base.loop(EVLOOP_ONCE) == 0
+    when = next(t for what, t in fired if what & EV_TIMEOUT)
+    assert when - last_io >= 0.3 - 0.01
+    assert when - last_io < 0.3 + 0.25
+    ev.delete()
+    a.close()
+    b.close()
+
+
 def test_45_given_persistent_events_on_common_timeouts_they_fire_on_schedule(
     base: EventBase,
 ) -> None:

@@ -1218,9 +1218,19 @@ class EventBase:
         missed period is skipped, never replayed.
         """
         now = self._now()
-        run_at = ev._deadline + interval if ev._res & _TIMEOUT else now + interval
-        if run_at < now:
+        if ev._res & _TIMEOUT:
+            run_at = ev._deadline + interval
+            if run_at < now:
+                run_at = now + interval
+        else:
             run_at = now + interval
+            if ev._common is not None and ev._flags & EVLIST_TIMEOUT and run_at >= ev._deadline:
+                # I/O restarted an inactivity timeout in a common queue: move the deadline
+                # and leave the entry where it is; when the entry comes due the queue
+                # sees the later deadline and requeues it (CommonTimeoutQueue.pop_expired).
+                # A busy connection then costs no queue operation per read.
+                ev._deadline = run_at
+                return
         self._add(ev, run_at, True)
 
     def _run_finalizer(self, ev: Event) -> None:

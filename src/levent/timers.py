@@ -166,6 +166,10 @@ class TimerHeap:
 _ENTRY_SEQ = count()
 
 
+def _deadline_of(ev: Event) -> float:
+    return ev._deadline
+
+
 def _live(entry: TimerEntry) -> bool:
     held = entry[2]._timer_entry
     return held is not None and held[1] == entry[1]
@@ -236,18 +240,30 @@ class CommonTimeoutQueue:
         return None if entry is None else entry[0]
 
     def pop_expired(self, now: float) -> Event | None:
-        """Remove and return the head if its deadline is ``<= now``."""
-        entry = self._clean_head()
-        if entry is None or entry[0] > now:
-            return None
-        self.entries.popleft()
-        ev = entry[2]
-        ev._timer_entry = None
-        return ev
+        """Remove and return the head if its event's deadline is ``<= now``.
+
+        An entry whose event's deadline moved later since it was queued (the base
+        extends a persistent event's timeout in place) is queued again at that
+        deadline instead.
+        """
+        while True:
+            entry = self._clean_head()
+            if entry is None or entry[0] > now:
+                return None
+            self.entries.popleft()
+            ev = entry[2]
+            deadline = ev._deadline
+            if deadline > now:
+                self.push(ev, deadline)
+                continue
+            ev._timer_entry = None
+            return ev
 
     def events(self) -> list[Event]:
-        """Live events in deadline order."""
-        return [e[2] for e in self.entries if _live(e)]
+        """Live events in deadline order (the events' own deadlines: entries may lag)."""
+        live = [e[2] for e in self.entries if _live(e)]
+        live.sort(key=_deadline_of)
+        return live
 
 
 # Not a mypyc native class: native classes cannot subclass float. Defined after

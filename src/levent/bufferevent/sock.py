@@ -32,6 +32,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
+from mypy_extensions import trait
+
 from ..base import EventBase
 from ..constants import EV
 from ..errors import EventStateError
@@ -40,7 +42,7 @@ from ..util import sockaddr_family
 from .constants import BEV_EVENT, BEV_OPT
 from .core import SUSPEND_LOOKUP, SUSPEND_WM, BufferEvent
 
-__all__ = ["SocketBufferEvent"]
+__all__ = ["ReadSink", "SocketBufferEvent"]
 
 _READ: Final = int(EV.READ)
 _WRITE: Final = int(EV.WRITE)
@@ -56,6 +58,7 @@ _WRITING_TIMEOUT: Final = int(BEV_EVENT.WRITING | BEV_EVENT.TIMEOUT)
 _ERROR: Final = int(BEV_EVENT.ERROR)
 _CONNECTED: Final = int(BEV_EVENT.CONNECTED)
 _CLOSE_ON_FREE: Final = int(BEV_OPT.CLOSE_ON_FREE)
+_DEFER: Final = int(BEV_OPT.DEFER_CALLBACKS)
 # Largest read even when a rate limit's bucket would allow more: recv allocates
 # what it may receive, and past this size that becomes an mmap per call.
 _READ_CAP: Final = 128 * 1024
@@ -85,10 +88,9 @@ class SocketBufferEvent(BufferEvent):
         "_owns_sock",
         "_reading_now",
         "_recv",
-        "_recv",
         "_resolved",
         "_send",
-        "_send",
+        "_sink",
         "_sock",
         "_wrapped_fd",
         "dns_error",
@@ -105,6 +107,7 @@ class SocketBufferEvent(BufferEvent):
         # moved data saves the method lookups; an idle one does not pay for them.
         self._recv: Callable[[int], bytes] | None = None
         self._send: Callable[[Any], int] | None = None
+        self._sink: ReadSink | None = None
         # While our read callback runs, output it adds is flushed when it returns.
         self._reading_now = False
         self._flush_wanted = False
@@ -443,6 +446,28 @@ class SocketBufferEvent(BufferEvent):
             self._ev_read.delete()
             self._run_eventcb(_READING_EOF, 0)
             return
+        sink = self._sink
+        if (
+            sink is not None
+            and not inp._len
+            and rate is None
+            and not high
+            and not self._wm_read_low
+            and not inp._cbs
+            and self._lock is None
+            and not self._options & _DEFER
+        ):
+            # Nothing else would see these bytes in the input: hand them over as they are.
+            self._reading_now = True
+            try:
+                sink._data_received(data)
+            finally:
+                self._reading_now = False
+                if self._flush_wanted:
+                    self._flush_wanted = False
+                    if not self._write_pending():
+                        self._flush_output()
+            return
         inp._io_add(data)  # its change hook suspends reading at the high watermark
         if rate is not None:
             rate.consumed_read(self, n)
@@ -458,6 +483,46 @@ class SocketBufferEvent(BufferEvent):
                     self._flush_wanted = False
                     if not self._write_pending():
                         self._flush_output()
+
+    # -- levent's own protocols: bytes that skip the buffers ---------------------------
+
+    def _set_sink(self, sink: ReadSink | None) -> None:
+        """Deliver received bytes to ``sink._data_received`` while the input is empty
+        and unwatched (no watermark, rate limit, callback, lock or deferral), instead of
+        through the input buffer and the read callback; otherwise as usual."""
+        self._sink = sink
+
+    def _write_through(self, data: bytes) -> None:
+        """Queue ``data`` for writing; with nothing queued before it, send it now and
+        queue only what the kernel did not take. For levent's own protocols: the write
+        callback is not run for bytes that never queued, so it must be unset."""
+        out = self._output
+        if (
+            not out._len
+            and self._writecb is None
+            and self._rate is None
+            and self._lock is None
+            and self._fd >= 0
+            and self._enabled & _WRITE
+            and not self._connecting
+            and not self._write_suspended
+            and not self._freed
+            and not out._cbs
+        ):
+            send = self._send
+            if send is None and self._sock is not None:
+                send = self._send = self._sock.send
+            if send is not None:
+                try:
+                    sent = send(data)
+                except OSError:
+                    # Would block, or failed: the queued copy's flush retries and reports.
+                    sent = 0
+                if sent >= len(data):
+                    return
+                if sent > 0:
+                    data = data[sent:]
+        out.add(data)
 
     def _on_writable(self, fd: int, what: int, arg: object) -> None:
         if what & _TIMEOUT:
@@ -535,6 +600,14 @@ class SocketBufferEvent(BufferEvent):
         self._sock = None
         self._recv = self._send = None
         self._fd = -1
+
+
+@trait
+class ReadSink:
+    """Who takes a socket bufferevent's bytes straight from ``recv`` (``_set_sink``)."""
+
+    def _data_received(self, data: bytes) -> None:
+        """``data`` arrived (never empty); the input buffer was empty and stays so."""
 
 
 def _readable_cb(fd: int, what: int, bev: SocketBufferEvent) -> None:

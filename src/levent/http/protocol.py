@@ -91,6 +91,7 @@ class RequestParser:
 
     __slots__ = (
         "_body_size",
+        "_fresh",
         "_head_size",
         "_header_count",
         "_in_head",
@@ -123,6 +124,8 @@ class RequestParser:
         self._raw_head = 0
         #: Offset (into the last fed data) where an upgraded protocol's bytes start.
         self._upgraded = -1
+        # The data being fed, while its first request starts at its first byte.
+        self._fresh: bytes | None = None
         self.max_headers_size = DEFAULT_MAX_HEADERS_SIZE
         self.max_uri_size = DEFAULT_MAX_URI_SIZE
         self.max_headers = DEFAULT_MAX_HEADERS
@@ -152,6 +155,7 @@ class RequestParser:
 
         After a rejection the parser is unusable: the connection must answer and close.
         """
+        self._fresh = data if self._req is None else None
         try:
             self._parser.feed_data(data)
         except ParseRejection:
@@ -178,6 +182,8 @@ class RequestParser:
             if "invalid http version" in message.lower() and _VERSION_TOKEN.search(data):
                 raise ParseRejection(505, "HTTP version not supported") from None
             raise ParseRejection(400, message or "malformed request") from None
+        finally:
+            self._fresh = None
         if self._in_head:
             self._check_partial_head(data)
 
@@ -237,13 +243,28 @@ class RequestParser:
         assert req is not None
         parser = self._parser
         self._in_head = False
-        version = parser.get_http_version()
-        if version == "1.1":
-            req.minor = 1
-        elif version == "1.0":
-            req.minor = 0
-        else:
-            raise ParseRejection(505, f"HTTP/{version} is not supported")
+        minor = -1
+        data = self._fresh
+        if data is not None:
+            # The first request of this feed began at its first byte, so its request
+            # line is the first line: read the version there (httptools formats a
+            # string for get_http_version, a cost on every request).
+            self._fresh = None
+            eol = data.find(b"\n")
+            if eol > 10:
+                if data.endswith(b" HTTP/1.1\r", 0, eol):
+                    minor = 1
+                elif data.endswith(b" HTTP/1.0\r", 0, eol):
+                    minor = 0
+        if minor < 0:
+            version = parser.get_http_version()
+            if version == "1.1":
+                minor = 1
+            elif version == "1.0":
+                minor = 0
+            else:
+                raise ParseRejection(505, f"HTTP/{version} is not supported")
+        req.minor = minor
         raw = parser.get_method()
         known = _METHODS.get(raw)
         if known is None:

@@ -33,6 +33,7 @@ from levent.bufferevent import (
     BEV_OPT_CLOSE_ON_FREE,
     BufferEvent,
 )
+from levent.bufferevent.sock import ReadSink, SocketBufferEvent
 from levent.constants import EV_READ, EV_WRITE
 from levent.listener import LEV_OPT_CLOSE_ON_FREE, LEV_OPT_REUSEABLE, Listener
 
@@ -71,6 +72,11 @@ DEFAULT_TIMEOUT: Final = 60.0
 _HEAD: Final = int(EVHTTP_REQ.HEAD)
 # (minor, code, reason) -> the status line; bounded, since reasons are the handlers' choice.
 _STATUS_LINES: Final[dict[tuple[int, int, str], str]] = {}
+# A reply head cache key: (minor, code, reason, length, default content type, headers).
+_HeadKey = tuple[int, int, str, int, "str | None", tuple[tuple[str, str], ...]]
+# Reply heads cached per server and second (a server answering many kinds of replies
+# just builds the rest).
+_HEAD_CACHE_SIZE: Final = 256
 # Bodies up to this size are joined to their head and written as one piece.
 _JOIN_BODY: Final = 16 * 1024
 # What one write to a client may send (a sendfile of a static file, mostly).
@@ -224,6 +230,7 @@ class HttpServer:
         "_freed",
         "_gencb",
         "_gencb_arg",
+        "_head_cache",
         "_max_connections",
         "_newreqcb",
         "_newreqcb_arg",
@@ -283,6 +290,9 @@ class HttpServer:
         self.flags = 0
         self._date_second = -1
         self._date_text = ""
+        # Reply heads already built this second: (minor, code, reason, length, content
+        # type, the handler's headers) -> (head bytes, the headers it added).
+        self._head_cache: dict[_HeadKey, tuple[bytes, list[tuple[str, str]]]] = {}
         self._freed = False
 
     # -- sockets ------------------------------------------------------------------
@@ -544,6 +554,7 @@ class HttpServer:
         if second != self._date_second:
             self._date_second = second
             self._date_text = http_date(second)
+            self._head_cache.clear()  # every cached head carries the old Date
         return self._date_text
 
     def _common(self, seconds: float | None) -> float | None:
@@ -620,7 +631,7 @@ def _on_linger_timeout(fd: int, what: int, conn: ServerConnection) -> None:
     conn.free()
 
 
-class ServerConnection(RequestSink):
+class ServerConnection(RequestSink, ReadSink):
     """The server side of one client connection (``struct evhttp_connection``)."""
 
     __slots__ = (
@@ -642,6 +653,7 @@ class ServerConnection(RequestSink):
         "_rejected",
         "_remote_host",
         "_remote_port",
+        "_sock_bev",
         "_upgrade_data",
         "_wait_drain",
         "bev",
@@ -689,6 +701,8 @@ class ServerConnection(RequestSink):
         self._head_deadline = 0.0
         self._upgrade_data: bytes | None = None
         self._freed = False
+        # A plain socket bufferevent: bytes in and replies out may skip its buffers.
+        self._sock_bev: SocketBufferEvent | None = None
 
     # -- public accessors (evhttp_connection_*) ------------------------------------------
 
@@ -739,6 +753,9 @@ class ServerConnection(RequestSink):
         # Files go out with sendfile: let one call send as much as the kernel takes,
         # not 64 KiB per loop pass.
         bev.set_max_single_write(_MAX_SINGLE_WRITE)
+        if isinstance(bev, SocketBufferEvent):
+            self._sock_bev = bev
+            bev._set_sink(self)
         bev.enable(EV_READ | EV_WRITE)
 
     def _refuse(self, code: int) -> None:
@@ -751,6 +768,7 @@ class ServerConnection(RequestSink):
     # -- reading -------------------------------------------------------------------------
 
     def _read(self) -> None:
+        # The read callback: bytes waiting in the input buffer (the sink was bypassed).
         inp = self.bev.input
         if self._lingering:
             n = len(inp)
@@ -762,7 +780,18 @@ class ServerConnection(RequestSink):
         if self._rejected or self._upgrade_data is not None:
             # Nothing more is parsed on this connection; keep the bytes for an upgrade.
             return
-        data = inp.remove(len(inp))
+        self._parse(inp.remove(len(inp)))
+
+    def _data_received(self, data: bytes) -> None:
+        # ReadSink: bytes straight from recv while the input buffer is empty.
+        if self._lingering or self._rejected or self._upgrade_data is not None:
+            # These states want the bytes in the input buffer, where _read handles them.
+            self.bev.input._io_add(data)
+            self._read()
+            return
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
         parser = self._parser
         try:
             parser.feed(data)
@@ -948,11 +977,23 @@ class ServerConnection(RequestSink):
         # unless the handler set one; chunked on HTTP/1.1).
         headers = req.output_headers
         items = headers._items
+        server = self.server
+        date = server._date()
+        content_type = server.default_content_type
+        key: _HeadKey | None = None
+        if not req._close:
+            # A keep-alive reply like one already sent this second: the same bytes, and
+            # the same headers added to output_headers.
+            key = (req.minor, code, reason, length, content_type, tuple(items))
+            hit = server._head_cache.get(key)
+            if hit is not None:
+                items.extend(hit[1])
+                return hit[0]
         minor = req.minor
         has_date = has_length = has_type = False
         close = req._close
-        for key, value in items:
-            low = key.lower()
+        for name, value in items:
+            low = name.lower()
             if low == "date":
                 has_date = True
             elif low == "content-length" or low == "transfer-encoding":
@@ -961,26 +1002,28 @@ class ServerConnection(RequestSink):
                 has_type = True
             elif low == "connection" and _has_token(value, "close"):
                 close = True
+        added: list[tuple[str, str]] = []
         if minor >= 1:
             if not has_date:
-                items.append(("Date", self.server._date()))
+                added.append(("Date", date))
         elif not close:
-            items.append(("Connection", "keep-alive"))
+            added.append(("Connection", "keep-alive"))
         if _response_has_body(code):
             if not has_length:
                 if length >= 0:
                     if minor >= 1 or not close:
-                        items.append(("Content-Length", str(length)))
+                        added.append(("Content-Length", str(length)))
                 elif minor >= 1:
-                    items.append(("Transfer-Encoding", "chunked"))
+                    added.append(("Transfer-Encoding", "chunked"))
                 else:
                     # HTTP/1.0 without a length: the body ends when the connection does.
                     close = True
-            content_type = self.server.default_content_type
             if content_type is not None and not has_type:
-                items.append(("Content-Type", content_type))
+                added.append(("Content-Type", content_type))
+        items.extend(added)
         if close:
             req._close = True
+            key = None
             if minor >= 1:
                 headers.remove_all("Connection")
                 items = headers._items
@@ -992,10 +1035,16 @@ class ServerConnection(RequestSink):
             if len(_STATUS_LINES) < 256:
                 _STATUS_LINES[status_key] = status
         parts = [status]
-        for key, value in items:
-            parts.append(f"{key}: {value}\r\n")
+        for name, value in items:
+            parts.append(f"{name}: {value}\r\n")
         parts.append("\r\n")
-        return "".join(parts).encode("latin-1")
+        head = "".join(parts).encode("latin-1")
+        if key is not None:
+            cache = server._head_cache
+            if len(cache) >= _HEAD_CACHE_SIZE:
+                cache.clear()
+            cache[key] = (head, added)
+        return head
 
     def _send_reply(self, req: HttpRequest, code: int, reason: str | None, body: object) -> None:
         self._check_current(req)
@@ -1015,16 +1064,25 @@ class ServerConnection(RequestSink):
                 out.add(head)
                 out.add_buffer(data)
             elif length <= _JOIN_BODY:
-                # One add (one buffer callback, one chunk) for a small reply.
-                out.add(head + data)
+                # One piece for a small reply: one send, or one chunk queued.
+                self._emit(req, head + data)
             else:
                 out.add(head)
                 out.add(data)
         else:
-            out.add(head)
+            self._emit(req, head)
             if isinstance(data, Evbuffer):
                 data.drain(len(data))
         self._finish(req, close=req._close)
+
+    def _emit(self, req: HttpRequest, payload: bytes) -> None:
+        # With nothing queued and nobody waiting for the output to drain, a reply goes
+        # straight to the socket, as an asyncio transport's write does.
+        sock_bev = self._sock_bev
+        if sock_bev is not None and req._on_complete is None and self._wait_drain is None:
+            sock_bev._write_through(payload)
+        else:
+            self.bev.output.add(payload)
 
     def _send_error(self, req: HttpRequest, code: int, reason: str | None) -> None:
         self._check_current(req)
@@ -1275,6 +1333,9 @@ class ServerConnection(RequestSink):
             req._owner = None
         self._queue.clear()
         self._wait_drain = None
+        if self._sock_bev is not None:
+            self._sock_bev._set_sink(None)  # no cycle left behind
+            self._sock_bev = None
         self.bev.free()
         self.server._connection_closed(self)
         cb = self._closecb
@@ -1300,6 +1361,9 @@ class ServerConnection(RequestSink):
         self.server._connection_closed(self)
         bev = self.bev
         bev.setcb(None, None, None, None)
+        if self._sock_bev is not None:
+            self._sock_bev._set_sink(None)
+            self._sock_bev = None
         return bev, data
 
     def __repr__(self) -> str:
