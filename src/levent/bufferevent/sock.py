@@ -19,8 +19,8 @@ write callback still never runs inside ``write()``: it runs from the flush.
 Connecting: ``connect(address)`` starts a non-blocking connect and waits for
 writability; success reports ``CONNECTED`` (then reading and writing proceed
 as enabled), failure reports ``ERROR`` alone with the errno in
-``socket_error``. ``connect_hostname`` resolves in a worker thread until levent
-has its own resolver, so the loop never blocks on DNS.
+``socket_error``. ``connect_hostname`` resolves with a ``levent.dns.DnsBase``
+when given one, else in a worker thread: the loop never blocks on DNS.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mypy_extensions import trait
 
@@ -63,7 +63,33 @@ _DEFER: Final = int(BEV_OPT.DEFER_CALLBACKS)
 # what it may receive, and past this size that becomes an mmap per call.
 _READ_CAP: Final = 128 * 1024
 
-# Until levent.dns exists, hostname lookups run here, off the loop thread.
+class AsyncResolver(Protocol):
+    """What ``connect_hostname`` asks of a ``dns_base``: ``levent.dns.DnsBase``'s
+    ``getaddrinfo`` (``evdns_getaddrinfo``), callback ``cb(err, results, arg)``."""
+
+    def getaddrinfo(
+        self,
+        nodename: str | None,
+        servname: str | None,
+        hints: Any,
+        cb: Callable[[int, list[Any], Any], object],
+        arg: Any = None,
+    ) -> object: ...
+
+
+class _StreamHints:
+    """The hints of a connect: any address family asked for, a stream socket."""
+
+    __slots__ = ("family", "flags", "protocol", "socktype")
+
+    def __init__(self, family: int) -> None:
+        self.family = family
+        self.socktype = int(socket.SOCK_STREAM)
+        self.protocol = int(socket.IPPROTO_TCP)
+        self.flags = 0
+
+
+# Without a dns_base, hostname lookups run here, off the loop thread.
 _resolver_lock = threading.Lock()
 _resolver: list[ThreadPoolExecutor] = []
 
@@ -270,15 +296,21 @@ class SocketBufferEvent(BufferEvent):
     def connect_hostname(self, dns_base: object, family: int, hostname: str, port: int) -> None:
         """Resolve ``hostname`` without blocking the loop, then connect (``..._connect_hostname``).
 
-        ``dns_base`` is accepted for the C signature; until ``levent.dns``
-        exists the lookup runs in a worker thread. A failed lookup reports
-        ``ERROR`` with ``get_dns_error()`` set.
+        With a ``levent.dns.DnsBase`` as ``dns_base`` the lookup is its
+        ``getaddrinfo``, on the loop; with None it is ``socket.getaddrinfo`` in
+        a worker thread. A failed lookup reports ``ERROR`` with
+        ``get_dns_error()`` set (a ``socket.EAI_*`` code).
         """
         self._check_usable()
         if not isinstance(hostname, str) or not isinstance(port, int):
             raise TypeError("hostname must be a str and port an int")
         if not 0 <= port <= 65535:
             raise ValueError(f"port {port} out of range")
+        resolver: AsyncResolver | None = None
+        if dns_base is not None:
+            if not callable(getattr(dns_base, "getaddrinfo", None)):
+                raise TypeError("dns_base must be a levent.dns.DnsBase or None")
+            resolver = dns_base  # type: ignore[assignment]
         host = hostname[1:-1] if hostname.startswith("[") and hostname.endswith("]") else hostname
         self.dns_error = 0
         self.suspend_read(SUSPEND_LOOKUP)
@@ -287,6 +319,16 @@ class SocketBufferEvent(BufferEvent):
         outcome: list[Any] = []
         done = Deferred(self._base, lambda: self._lookup_done(outcome, port))
         self._resolved = done
+        if resolver is not None:
+
+            def answered(err: int, results: list[Any], arg: Any) -> None:
+                # Possibly before getaddrinfo returns (a numeric host): report from the
+                # loop either way, as the threaded lookup does.
+                outcome.append((err, results))
+                done.schedule()
+
+            resolver.getaddrinfo(host, str(port), _StreamHints(int(family)), answered, None)
+            return
 
         def finished(fut: Future[list[Any]]) -> None:
             outcome.append(fut)
@@ -304,14 +346,21 @@ class SocketBufferEvent(BufferEvent):
                 return
             self.unsuspend_read(SUSPEND_LOOKUP)
             self.unsuspend_write(SUSPEND_LOOKUP)
-            fut: Future[list[Any]] = outcome[0]
-            exc = fut.exception()
-            if exc is not None:
-                code = exc.args[0] if isinstance(exc, socket.gaierror) and exc.args else -1
-                self.dns_error = code if isinstance(code, int) else -1
-                self._run_eventcb(_ERROR, 0)
-                return
-            infos = fut.result()
+            result = outcome[0]
+            if isinstance(result, tuple):
+                err, infos = result
+                if err:
+                    self.dns_error = int(err)
+                    self._run_eventcb(_ERROR, 0)
+                    return
+            else:
+                exc = result.exception()
+                if exc is not None:
+                    code = exc.args[0] if isinstance(exc, socket.gaierror) and exc.args else -1
+                    self.dns_error = code if isinstance(code, int) else -1
+                    self._run_eventcb(_ERROR, 0)
+                    return
+                infos = result.result()
             if not infos:
                 self.dns_error = socket.EAI_NONAME
                 self._run_eventcb(_ERROR, 0)
