@@ -496,9 +496,8 @@ class SocketBufferEvent(BufferEvent):
             self._run_eventcb(_READING_EOF, 0)
             return
         sink = self._sink
-        if (
-            sink is not None
-            and not inp._len
+        if sink is None or not (
+            not inp._len
             and rate is None
             and not high
             and not self._wm_read_low
@@ -506,32 +505,28 @@ class SocketBufferEvent(BufferEvent):
             and self._lock is None
             and not self._options & _DEFER
         ):
-            # Nothing else would see these bytes in the input: hand them over as they are.
-            self._reading_now = True
-            try:
+            # The usual way, through the input buffer. (With a sink and nothing else
+            # watching the input, the bytes go to the sink as they are instead.)
+            sink = None
+            inp._io_add(data)  # its change hook suspends reading at the high watermark
+            if rate is not None:
+                rate.consumed_read(self, n)
+            if len(inp) < self._wm_read_low:
+                return
+        # The common server step — read, answer, write — costs no deferred flush:
+        # output the read callback (or sink) adds goes out when it returns.
+        self._reading_now = True
+        try:
+            if sink is not None:
                 sink._data_received(data)
-            finally:
-                self._reading_now = False
-                if self._flush_wanted:
-                    self._flush_wanted = False
-                    if not self._write_pending():
-                        self._flush_output()
-            return
-        inp._io_add(data)  # its change hook suspends reading at the high watermark
-        if rate is not None:
-            rate.consumed_read(self, n)
-        if len(inp) >= self._wm_read_low:
-            # The common server step — read, answer, write — costs no deferred
-            # flush: output the read callback adds goes out when it returns.
-            self._reading_now = True
-            try:
+            else:
                 self._run_readcb(0)
-            finally:
-                self._reading_now = False
-                if self._flush_wanted:
-                    self._flush_wanted = False
-                    if not self._write_pending():
-                        self._flush_output()
+        finally:
+            self._reading_now = False
+            if self._flush_wanted:
+                self._flush_wanted = False
+                if not self._write_pending():
+                    self._flush_output()
 
     # -- levent's own protocols: bytes that skip the buffers ---------------------------
 
