@@ -28,7 +28,7 @@ NAMES = [
     "http-server",
     "ws-chat",
     "http-get",
-    "dns-example",
+    "dns",
 ]
 
 

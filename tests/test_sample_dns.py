@@ -25,7 +25,7 @@ import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 STEP = 5.0
-MODULE = "levent.samples.dns_example"
+MODULE = "levent.samples.dns"
 
 
 def child_env() -> dict[str, str]:

@@ -242,3 +242,23 @@ def test_the_cache_never_keeps_the_loop_alive() -> None:
     finally:
         server.close()
         base.free()
+
+
+def test_a_cached_answer_expires_with_its_ttl(env: Any) -> None:
+    """The cache keeps an answer for its TTL only; after it, the server is asked again."""
+    base, dnsb, server = env
+    server.set("short.example", "A", answer("10.0.0.7", ttl=1))
+    server.set("short.example", "AAAA", answer("2001:db8::7", rtype="AAAA", ttl=1))
+    got = Answers()
+    dnsb.getaddrinfo("short.example", None, AddrInfoHints(socktype=STREAM), got)
+    wait(base, got)
+    assert got.calls[0][0] == 0 and server.count("short.example") == 2
+    # Within the TTL: answered from the cache, before the call returns.
+    assert dnsb.getaddrinfo("short.example", None, AddrInfoHints(socktype=STREAM), got) is None
+    assert len(got) == 2 and server.count("short.example") == 2
+    time.sleep(1.05)
+    assert dnsb.cache_lookup("short.example", AddrInfoHints(socktype=STREAM)) is None
+    request = dnsb.getaddrinfo("short.example", None, AddrInfoHints(socktype=STREAM), got)
+    assert request is not None  # a miss: the lookup goes back on the wire
+    wait(base, got, 3)
+    assert got.calls[2][0] == 0 and server.count("short.example") == 4

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from dns_helpers import Responder, Results, Rule, answer, wait
 
-from levent import EventBase
+from levent import EVENT_LOG_WARN, EventBase
 from levent.dns.constants import DNS_ERR_NONE, DNS_ERR_TIMEOUT
-from levent.dns.resolver import DnsBase
+from levent.dns.resolver import DnsBase, set_log_fn
+from levent.log import set_log_callback
 
 
 def _question_end(query: bytes) -> int:
@@ -117,3 +118,38 @@ def test_a_good_answer_after_a_bad_one_is_taken(
     dnsb.resolve_ipv4("twice.example", 0, res)
     wait(base, res)
     assert res.last[4] == ["5.6.7.8"]
+
+
+def test_set_log_fn_receives_the_resolver_messages(
+    setup: tuple[EventBase, Responder, DnsBase, list[BaseException]],
+) -> None:
+    """``evdns_set_log_fn``: debug and warning messages go to the function, with
+    their severity; ``set_log_fn(None)`` routes them back to levent's log."""
+    base, server, dnsb, _errors = setup
+    messages: list[tuple[bool, str]] = []
+    logged: list[tuple[int, str]] = []
+    set_log_fn(lambda is_warning, msg: messages.append((is_warning, msg)))
+    try:
+        other = DnsBase(base, 0)
+        other.nameserver_ip_add("127.0.0.1:9")
+        other.free()
+        assert messages == [(False, "added nameserver 127.0.0.1:9")]
+        server.set("victim.example", "A", Rule(raw=BAD["garbage"]))
+        res = Results()
+        dnsb.resolve_ipv4("victim.example", 0, res)
+        wait(base, res)
+        assert any(w and m.startswith("dropping reply") for w, m in messages), messages
+    finally:
+        set_log_fn(None)
+    set_log_callback(lambda severity, msg: logged.append((severity, msg)))
+    try:
+        count = len(messages)
+        server.set("victim2.example", "A", Rule(raw=BAD["garbage"]))
+        dnsb.resolve_ipv4("victim2.example", 0, res)
+        wait(base, res, 2)
+        assert len(messages) == count
+        assert any(
+            s == EVENT_LOG_WARN and msg.startswith("[evdns] dropping reply") for s, msg in logged
+        ), logged
+    finally:
+        set_log_callback(None)

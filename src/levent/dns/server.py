@@ -13,10 +13,10 @@ The wire format is kept apart from the I/O (STYLE.md §3): ``parse_query`` turns
 a message into a request's parts or says why it cannot, ``render_reply`` turns
 a request into a compressed, size-limited reply; both are plain functions over
 bytes, internal to this module. Names are read by hand on the
-hot path, where they are plain labels in nearly every query: dnspython's
-``dns.name.from_wire`` costs about 10 µs a name, most of a query's budget.
-Compression pointers, presentation-format escapes, IDNA and text-to-wire
-conversion are dnspython's.
+hot path, where they are plain labels in nearly every query (dnspython's
+``dns.name.from_wire`` costs about 10 µs a name, most of a query's budget);
+compressed names go through the resolver's reader (``wire.read_labels``).
+Presentation-format escapes, IDNA and text-to-wire conversion are dnspython's.
 
 Where levent departs from evdns.c (each is said again where it happens, and in
 ``docs/libevent-mapping.md``):
@@ -86,6 +86,7 @@ from .constants import (
     EVDNS_TYPE_CNAME,
     EVDNS_TYPE_PTR,
 )
+from .wire import WireError, read_labels
 
 __all__ = [
     "DEFAULT_TCP_IDLE_TIMEOUT",
@@ -227,15 +228,14 @@ def _read_name(data: bytes, off: int) -> tuple[bytes, list[bytes], int]:
 
 
 def _read_compressed(data: bytes, start: int) -> tuple[bytes, list[bytes], int]:
-    # dnspython follows the pointers, refusing forward pointers, loops, reserved
-    # label types and names over 255 bytes.
+    # The resolver's reader follows the pointers, refusing forward pointers,
+    # loops, reserved label types and names over 255 bytes.
     try:
-        name, used = dns.name.from_wire(data, start)
-    except dns.exception.DNSException as exc:
+        labels, end = read_labels(data, start, len(data))
+    except WireError as exc:
         raise _Malformed(str(exc)) from None
-    wire = name.to_wire()
-    assert wire is not None
-    return wire, list(name.labels[:-1]), start + used
+    wire = b"".join([bytes((len(label),)) + label for label in labels]) + b"\x00"
+    return wire, labels, end
 
 
 def _skip_name(data: bytes, off: int) -> int:

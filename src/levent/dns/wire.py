@@ -32,6 +32,7 @@ __all__ = [
     "build_query",
     "name_to_wire",
     "randomize_case",
+    "read_labels",
     "read_name",
     "read_reply",
 ]
@@ -123,8 +124,13 @@ def question_bytes(wire_name: bytes, qtype: int) -> bytes:
     return wire_name + _qtail.pack(qtype, CLASS_IN)
 
 
-def read_name(buf: bytes | bytearray, off: int, end: int) -> tuple[bytes, int]:
-    """Read a possibly compressed name at ``off``: ``(b"www.example.com", next_offset)``."""
+def read_labels(buf: bytes | bytearray, off: int, end: int) -> tuple[list[bytes], int]:
+    """Read a possibly compressed name at ``off``: ``([b"www", b"example", b"com"], next_offset)``.
+
+    Raises ``WireError`` for a name running past ``end``, a pointer that does
+    not point backwards (so no loops), a reserved label type, or a name over
+    255 octets.
+    """
     labels: list[bytes] = []
     total = 1
     after = -1
@@ -157,7 +163,13 @@ def read_name(buf: bytes | bytearray, off: int, end: int) -> tuple[bytes, int]:
         if total > _MAX_NAME:
             raise WireError("name longer than 255 octets")
         labels.append(bytes(buf[start:off]))
-    return b".".join(labels), (after if after >= 0 else off)
+    return labels, (after if after >= 0 else off)
+
+
+def read_name(buf: bytes | bytearray, off: int, end: int) -> tuple[bytes, int]:
+    """Read a possibly compressed name at ``off``: ``(b"www.example.com", next_offset)``."""
+    labels, after = read_labels(buf, off, end)
+    return b".".join(labels), after
 
 
 class Reply:

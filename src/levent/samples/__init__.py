@@ -35,7 +35,7 @@ SAMPLE_MODULES: tuple[str, ...] = (
     "http_server",
     "ws_chat",
     "http_get",
-    "dns_example",
+    "dns",
 )
 
 

@@ -1,6 +1,6 @@
-"""dns-example: resolve names with levent's evdns, or run a toy DNS server (libevent's).
+"""levent dns: resolve names with levent's evdns, or run a toy DNS server (libevent's dns-example).
 
-``levent dns-example [-x] [-v] [-g] [-t A|AAAA] [-T] [-c resolv.conf] [--nameserver ADDR[:PORT]]
+``levent dns [-x] [-v] [-g] [-t A|AAAA] [-T] [-c resolv.conf] [--nameserver ADDR[:PORT]]
 [--timeout SEC] [--attempts N] [-s IP:PORT] [NAME ...]``
 
 How it maps to ``sample/dns-example.c``:
@@ -91,7 +91,7 @@ AAAA_ANSWER: Final = "2001:db8::c0a8:b0b"
 PTR_ANSWER: Final = "foo.bar.example.com"
 ANSWER_TTL: Final = 10
 
-_PROG: Final = "dns-example"
+_PROG: Final = "dns"
 _BIND_TRIES: Final = 20
 _GAI_ERRORS: Final = {
     int(socket.EAI_NONAME): "nodename nor servname provided, or not known",
@@ -414,7 +414,7 @@ def _run_on(base: EventBase, args: argparse.Namespace, serve_at: tuple[str, int]
 
 
 SAMPLE = Sample(
-    name="dns-example",
+    name="dns",
     summary="resolve names with evdns, or run a toy DNS server (dns-example)",
     add_arguments=add_arguments,
     run=run,
@@ -423,7 +423,7 @@ SAMPLE = Sample(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m levent.samples.dns_example [options] [NAME ...]``."""
+    """``python -m levent.samples.dns [options] [NAME ...]``."""
     return SAMPLE.main(argv)
 
 
