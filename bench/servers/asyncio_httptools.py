@@ -1,6 +1,6 @@
 """Raw asyncio Protocol + httptools HTTP server for bench_http.
 
-``asyncio_httptools.py PORT DOCROOT [--uvloop]``
+``asyncio_httptools.py PORT DOCROOT [--loop {asyncio,uvloop,levent}] [--uvloop]``
 
 What a competent author writes when the goal is speed without a framework: one
 ``asyncio.Protocol`` per connection feeding ``httptools.HttpRequestParser``
@@ -27,8 +27,9 @@ per request, waits for the write buffer to drain first, and on uvloop falls back
 to reading the file in a thread pool. A raw-asyncio server that wants speed
 caches a small static file, and that is the strongest asyncio row: it pays no
 ``open``/``fstat`` per request (levent, evhttp and aiohttp do), only the copy of
-the unsent tail into the transport buffer. ``--uvloop`` runs the same protocol
-on uvloop's loop.
+the unsent tail into the transport buffer. ``--loop`` picks the event loop the
+same protocol runs on: asyncio's default, uvloop's or levent.aio's
+(``levent.aio.new_event_loop``); ``--uvloop`` is ``--loop uvloop``.
 
 Listens on 127.0.0.1 only, prints ``Listening on 127.0.0.1:PORT`` first and
 serves until SIGTERM or SIGINT.
@@ -41,9 +42,10 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from email.utils import formatdate
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httptools
 
@@ -203,18 +205,34 @@ async def serve(port: int, docroot: Path) -> None:
     server.close()
 
 
+LOOPS = ("asyncio", "uvloop", "levent")
+
+
+def run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``main`` on asyncio's default loop, uvloop's or levent.aio's (``--loop``)."""
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    elif loop == "levent":
+        import levent.aio
+
+        with asyncio.Runner(loop_factory=levent.aio.new_event_loop) as runner:
+            runner.run(main)
+    else:
+        asyncio.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("port", type=int)
     parser.add_argument("docroot", type=Path)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the event loop")
+    parser.add_argument(
+        "--uvloop", dest="loop", action="store_const", const="uvloop", help="= --loop uvloop"
+    )
     args = parser.parse_args(argv)
-    if args.uvloop:
-        import uvloop
-
-        uvloop.run(serve(args.port, args.docroot))
-    else:
-        asyncio.run(serve(args.port, args.docroot))
+    run(serve(args.port, args.docroot), args.loop)
     return 0
 
 

@@ -1,8 +1,12 @@
-"""asyncio Protocol echo server for bench_echo: ``asyncio_protocol.py PORT [--uvloop]``.
+"""asyncio Protocol echo server for bench_echo and bench_aio.
+
+``asyncio_protocol.py PORT [--loop {asyncio,uvloop,levent}] [--uvloop]``
 
 ``data_received`` writes the data straight back to the transport. Listens on
 127.0.0.1 only, prints ``Listening on 127.0.0.1:PORT`` first and serves until
-SIGTERM or SIGINT. ``--uvloop`` runs the same protocol on uvloop's loop.
+SIGTERM or SIGINT. ``--loop`` picks the event loop the same protocol runs on:
+asyncio's default, uvloop's or levent.aio's (``levent.aio.new_event_loop``);
+``--uvloop`` is ``--loop uvloop``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import cast
+from collections.abc import Coroutine
+from typing import Any, cast
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -47,17 +52,33 @@ async def serve(port: int) -> None:
     await server.wait_closed()
 
 
+LOOPS = ("asyncio", "uvloop", "levent")
+
+
+def run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``main`` on asyncio's default loop, uvloop's or levent.aio's (``--loop``)."""
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    elif loop == "levent":
+        import levent.aio
+
+        with asyncio.Runner(loop_factory=levent.aio.new_event_loop) as runner:
+            runner.run(main)
+    else:
+        asyncio.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("port", type=int, nargs="?", default=0)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the event loop")
+    parser.add_argument(
+        "--uvloop", dest="loop", action="store_const", const="uvloop", help="= --loop uvloop"
+    )
     args = parser.parse_args(argv)
-    if args.uvloop:
-        import uvloop
-
-        uvloop.run(serve(args.port))
-    else:
-        asyncio.run(serve(args.port))
+    run(serve(args.port), args.loop)
     return 0
 
 

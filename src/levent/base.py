@@ -788,6 +788,21 @@ class EventBase:
         cb._flags = flags | EVLIST_ACTIVE
         self._activeq[cb._priority].append(cb)
 
+    def _schedule_deferred_later(self, cb: Deferred) -> None:
+        """Queue ``cb`` for the next iteration, after the backend is polled again:
+        a callback that keeps rescheduling itself cannot starve I/O."""
+        if self._freed:
+            raise EventStateError("schedule() on a Deferred whose EventBase has been freed")
+        flags = cb._flags
+        if flags & (EVLIST_ACTIVE | EVLIST_ACTIVE_LATER):
+            return
+        if cb._priority >= self._npriorities:
+            cb._priority = self._npriorities - 1
+        self._event_count_active += 1
+        self._count_up()
+        cb._flags = flags | EVLIST_ACTIVE_LATER
+        self._later.append(cb)
+
     def _cancel_deferred(self, cb: Deferred) -> None:
         self._unlink_active(cb)
 
