@@ -72,7 +72,10 @@ def _polling_state(loop: EventLoop | None, pipe: Any, event: Event | None, what:
 class ReadPipeTransport(asyncio.ReadTransport):
     """The read end of a pipe (or a socket, a PTY) as an asyncio ``ReadTransport``."""
 
+    # "__dict__" as well: a process has a few pipes, not thousands, and code written
+    # for asyncio (CPython's own tests among it) patches methods on pipe transports.
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_closing",
         "_fileno",

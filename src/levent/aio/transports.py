@@ -103,8 +103,10 @@ class StreamTransport(_FlowControlMixin):  # type: ignore[misc]
             "_sock_fd",
         )
 
-    # asyncio's sendfile() asks transports whether they can send a file natively.
+    # asyncio's sendfile() asks transports whether they can send a file natively,
+    # and start_tls() whether it may swap the protocol for its TLS one.
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _start_tls_compatible = True
 
     def __init__(
         self,
