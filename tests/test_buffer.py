@@ -139,8 +139,7 @@ def test_given_eol_lf_and_eol_nul_levent_splits_on_that_byte_only() -> None:
     assert buf.readln(EVBUFFER_EOL_LF) == b"Text"
     nul = Evbuffer()
     nul.add(
-        b"NUL\n\0\0The all-zeros character which may serve\0"
-        b"to accomplish time fill\0and media fill"
+        b"NUL\n\0\0The all-zeros character which may serve\0to accomplish time fill\0and media fill"
     )
     assert lines(nul, EVBUFFER_EOL_NUL) == [
         b"NUL\n",

@@ -2186,4 +2186,3 @@ def _sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
         if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK):
             return -1
         raise
-

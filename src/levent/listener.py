@@ -377,4 +377,3 @@ def _adopt(sock: socket.socket | int, backlog: int) -> socket.socket:
     elif backlog < 0:
         owned.listen(_DEFAULT_BACKLOG)
     return owned
-

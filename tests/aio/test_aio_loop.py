@@ -263,3 +263,48 @@ def test_misuse_raises_what_asyncio_raises() -> None:
     with pytest.raises(RuntimeError, match="Event loop is closed"):
         loop.run_until_complete(coro)
     coro.close()
+
+
+def test_getaddrinfo_through_evdns_when_the_loop_has_a_dns_base() -> None:
+    from levent.dns import DnsBase, DnsServerPort
+    from levent.dns.constants import DNS_ERR_NONE, DNS_ERR_NOTEXIST
+
+    base = EventBase()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    asked: list[str] = []
+
+    def answer(request: Any, _arg: Any) -> None:
+        # The resolver randomises the case of the names it asks (0x20).
+        for q in request.questions:
+            asked.append(q.name.lower())
+            if q.name.lower() == "www.example.test" and q.type == 1:
+                request.add_a_reply(q.name, ["10.0.0.7"], 60)
+        known = any(q.name.lower() == "www.example.test" for q in request.questions)
+        request.respond(DNS_ERR_NONE if known else DNS_ERR_NOTEXIST)
+
+    server = DnsServerPort(base, udp, 0, answer)
+    dns = DnsBase(base, 0)
+    dns.nameserver_ip_add(f"127.0.0.1:{udp.getsockname()[1]}")
+    loop = levent.aio.EventLoop(base, dns_base=dns)
+
+    async def main() -> None:
+        infos = await loop.getaddrinfo(
+            "www.example.test", 80, family=socket.AF_INET, type=socket.SOCK_STREAM
+        )
+        assert infos == [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("10.0.0.7", 80))
+        ]
+        with pytest.raises(socket.gaierror):
+            await loop.getaddrinfo("nothing.example.test", None, family=socket.AF_INET)
+        # Numeric hosts never reach the wire.
+        infos = await loop.getaddrinfo("127.0.0.1", "8080", type=socket.SOCK_STREAM)
+        assert infos[0][4] == ("127.0.0.1", 8080)
+
+    loop.run_until_complete(main())
+    assert "www.example.test" in asked and "127.0.0.1" not in asked
+    loop.close()
+    dns.free()
+    server.close()
+    udp.close()
+    base.free()

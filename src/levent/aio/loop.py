@@ -48,10 +48,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from levent.base import EventBase
 from levent.constants import EV
+from levent.dns.getaddrinfo import AddrInfoHints
 from levent.errors import EventError
 from levent.event import Deferred, Event
 
 from .transports import StreamTransport
+
+if TYPE_CHECKING:
+    from levent.dns.resolver import DnsBase
 
 __all__ = ["EventLoop"]
 
@@ -63,6 +67,17 @@ _base_events: Any = base_events
 _futures: Any = futures
 _logger = _base_events.logger
 _SENDFILE_CHUNK: Final = 0x7FFF_F000  # os.sendfile's largest count on Linux
+
+
+def _gai_strerror(err: int) -> str:
+    from levent.dns.constants import EVUTIL_EAI_CANCEL
+
+    if err == EVUTIL_EAI_CANCEL:
+        return "request canceled"
+    for name in dir(socket):
+        if name.startswith("EAI_") and getattr(socket, name) == err:
+            return name
+    return f"getaddrinfo error {err}"
 
 
 def _fileobj_to_fd(fileobj: Any) -> int:
@@ -173,8 +188,11 @@ class EventLoop(base_events.BaseEventLoop):
             ssl_shutdown_timeout: float | None = None,
         ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]: ...
 
-    def __init__(self, base: EventBase | None = None) -> None:
+    def __init__(self, base: EventBase | None = None, dns_base: DnsBase | None = None) -> None:
         super().__init__()
+        #: When given, ``getaddrinfo`` resolves with levent's evdns on this loop
+        #: instead of the default executor.
+        self.dns_base = dns_base
         self._owns_base = base is None
         self._base: EventBase = EventBase() if base is None else base
         self._runner = Deferred(self._base, self._run_ready)
@@ -506,6 +524,47 @@ class EventLoop(base_events.BaseEventLoop):
         ev._arg.cancel()
         ev.free()
         return True
+
+    # -- name resolution -------------------------------------------------------------------
+
+    async def getaddrinfo(
+        self,
+        host: bytes | str | None,
+        port: bytes | str | int | None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[Any, ...]]:
+        """``socket.getaddrinfo`` without blocking: through ``dns_base`` (evdns) when the
+        loop has one, else in the default executor, as asyncio does."""
+        dns = self.dns_base
+        if dns is None:
+            result: list[tuple[Any, ...]] = await super().getaddrinfo(
+                host, port, family=family, type=type, proto=proto, flags=flags
+            )
+            return result
+        node = host.decode("idna") if isinstance(host, bytes) else host
+        service = port.decode() if isinstance(port, bytes) else None if port is None else str(port)
+        fut: asyncio.Future[list[tuple[Any, ...]]] = self.create_future()
+
+        def answered(err: int, results: list[Any], _arg: object) -> None:
+            if fut.done():
+                return
+            if err:
+                fut.set_exception(socket.gaierror(err, _gai_strerror(err)))
+            else:
+                fut.set_result(results)
+
+        request = dns.getaddrinfo(
+            node, service, AddrInfoHints(family, type, proto, flags), answered
+        )
+        try:
+            return await fut
+        finally:
+            if request is not None and not fut.done():
+                request.cancel()
 
     # -- sockets ----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ excluded while another thread holds a bufferevent's lock: see ``BevLock``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..base import EventBase
@@ -105,6 +105,15 @@ SUSPEND_FILT_READ: Final = 0x10  # a filter's underlying bufferevent is full
 #: not each byte, is what costs.
 DEFAULT_MAX_SINGLE_READ: Final = 64 * 1024
 DEFAULT_MAX_SINGLE_WRITE: Final = 64 * 1024
+
+#: ``read_until``'s default limit (asyncio's stream limit).
+DEFAULT_READ_LIMIT: Final = 64 * 1024
+
+#: ``watcher(bev)`` run by ``free()``, keyed by ``id(bev)`` and removed when it runs:
+#: how levent.aio's awaitable helpers (``levent.aio.bev``) learn that a bufferevent
+#: they wait on is gone (free() clears the callbacks without calling them). Whoever
+#: registers keeps the bufferevent alive meanwhile, so the id stays its own.
+_free_watchers: Final[dict[int, Callable[[BufferEvent], object]]] = {}
 
 
 class BevLock:
@@ -583,6 +592,52 @@ class BufferEvent(ChangeHook):
             if lk is not None:
                 lk.release()
 
+    # -- awaitable helpers (levent.aio.bev) --------------------------------------------------
+    #
+    # Plain methods returning the coroutine of levent.aio.bev, imported when first used:
+    # the bufferevent layer does not import asyncio (nor levent.aio) by itself.
+
+    def read_some(self, n: int = -1) -> Coroutine[Any, Any, bytes]:
+        """Await up to ``n`` bytes of input (all there is for -1), at least one; b"" at EOF.
+
+        Needs a running ``levent.aio.EventLoop`` on this bufferevent's base; see
+        ``levent.aio.bev.read`` (the sync ``read(n)`` never waits).
+        """
+        from levent.aio import bev as aio_bev
+
+        return aio_bev.read(self, n)
+
+    def read_exactly(self, n: int) -> Coroutine[Any, Any, bytes]:
+        """Await exactly ``n`` bytes; ``asyncio.IncompleteReadError`` at EOF
+        (``levent.aio.bev.read_exactly``)."""
+        from levent.aio import bev as aio_bev
+
+        return aio_bev.read_exactly(self, n)
+
+    def read_until(
+        self, separator: bytes = b"\n", limit: int = DEFAULT_READ_LIMIT
+    ) -> Coroutine[Any, Any, bytes]:
+        """Await the input up to and including ``separator`` (``levent.aio.bev.read_until``):
+        ``asyncio.IncompleteReadError`` at EOF, ``asyncio.LimitOverrunError`` past ``limit``
+        (the data stays in the input)."""
+        from levent.aio import bev as aio_bev
+
+        return aio_bev.read_until(self, separator, limit)
+
+    def drain(self) -> Coroutine[Any, Any, None]:
+        """Await the output draining to the write low watermark (empty by default);
+        ``ConnectionError`` once the write side failed (``levent.aio.bev.drain``)."""
+        from levent.aio import bev as aio_bev
+
+        return aio_bev.drain(self)
+
+    def wait_connected(self) -> Coroutine[Any, Any, None]:
+        """Await the end of ``connect`` (or a TLS handshake): OSError if it failed
+        (``levent.aio.bev.wait_connected``)."""
+        from levent.aio import bev as aio_bev
+
+        return aio_bev.wait_connected(self)
+
     # -- watermarks, timeouts, limits ------------------------------------------------------
 
     def setwatermark(self, events: int, low: int, high: int) -> None:
@@ -1049,6 +1104,10 @@ class BufferEvent(ChangeHook):
             self._eventcb_pending = 0
             self._stop_reading()
             self._stop_writing()
+            if _free_watchers:
+                watcher = _free_watchers.pop(id(self), None)
+                if watcher is not None:
+                    watcher(self)
             self.decref()
         finally:
             if lk is not None:

@@ -63,6 +63,7 @@ _DEFER: Final = int(BEV_OPT.DEFER_CALLBACKS)
 # what it may receive, and past this size that becomes an mmap per call.
 _READ_CAP: Final = 128 * 1024
 
+
 class AsyncResolver(Protocol):
     """What ``connect_hostname`` asks of a ``dns_base``: ``levent.dns.DnsBase``'s
     ``getaddrinfo`` (``evdns_getaddrinfo``), callback ``cb(err, results, arg)``."""

@@ -306,4 +306,3 @@ class RequestParser:
 
     def on_chunk_complete(self) -> None:
         pass
-

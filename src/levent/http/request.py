@@ -190,8 +190,10 @@ class HttpRequest:
                 host = None
             if host:
                 return host
-        value = self.input_headers.find("Host") if self.kind == _REQUEST else (
-            self.output_headers.find("Host")
+        value = (
+            self.input_headers.find("Host")
+            if self.kind == _REQUEST
+            else (self.output_headers.find("Host"))
         )
         if value is None:
             return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
@@ -36,6 +36,7 @@ from levent.bufferevent import (
 from levent.bufferevent.sock import ReadSink, SocketBufferEvent
 from levent.constants import EV_READ, EV_WRITE
 from levent.listener import LEV_OPT_CLOSE_ON_FREE, LEV_OPT_REUSEABLE, Listener
+from levent.log import error as _log_error
 
 from .constants import (
     DEFAULT_ALLOWED_METHODS,
@@ -88,7 +89,9 @@ _PIPELINE_DEPTH: Final = 8
 _LINGER_SECONDS: Final = 2.0
 _LINGER_BYTES: Final = 16 * 1024 * 1024
 
-RequestHandler = Callable[[HttpRequest, Any], None]
+#: ``handler(req, arg)``: a plain function, or an ``async def`` whose coroutine runs as
+#: a task of the running levent.aio loop (what else a handler returns is ignored).
+RequestHandler = Callable[[HttpRequest, Any], object]
 ErrorPageCallback = Callable[[HttpRequest, Evbuffer, int, str, Any], int | None]
 NewRequestCallback = Callable[[HttpRequest, Any], int | None]
 BevFactory = Callable[[Any, Any], BufferEvent]
@@ -951,11 +954,57 @@ class ServerConnection(RequestSink, ReadSink):
             return
         cb, arg = entry
         try:
-            cb(req, arg)
+            result = cb(req, arg)
         except Exception as exc:
             server.base._report(req, exc)
             if self._current is req and not req._replied and not self._freed:
                 self._send_error(req, 500, None)
+            return
+        if result is not None:
+            self._start_async(req, result)
+
+    # -- async handlers --------------------------------------------------------------------
+
+    def _start_async(self, req: HttpRequest, result: object) -> None:
+        # The handler returned something: an ``async def`` handler's coroutine runs as a
+        # task of the running levent.aio loop, which must run this connection's base
+        # (the one whose callbacks call the handlers). The request stays the current one,
+        # and later requests wait, until the task replies.
+        if not isinstance(result, Coroutine):
+            return
+        import asyncio
+
+        base = self.server.base
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or getattr(loop, "base", None) is not base:
+            result.close()
+            _log_error(
+                f"async handler for {req.uri!r}: an async handler needs levent.aio's loop "
+                f"running on the server's EventBase (levent.aio.EventLoop(base)); answered 500"
+            )
+            self._async_failed(req)
+            return
+        task = loop.create_task(result)
+        _handler_tasks[task] = (self, req)
+        task.add_done_callback(_async_handler_done)
+
+    def _async_failed(self, req: HttpRequest) -> None:
+        # An async handler raised (or could not run) before its reply: a 500 that keeps
+        # the connection, since the request was read whole. A streamed reply it started
+        # cannot be ended well: the connection closes after what was sent.
+        if self._freed or self._current is not req or req._done:
+            return
+        if req._replied:
+            self._start_closing()
+            return
+        reason = reason_phrase(500)
+        headers = req.output_headers
+        headers.clear()  # the handler's headers do not describe an error page
+        headers.add("Content-Type", "text/html")
+        self._send_reply(req, 500, reason, self._error_page(req, 500, reason, None))
 
     def _not_found(self, req: HttpRequest) -> None:
         body = _NOT_FOUND_PAGE.format(uri=htmlescape(req.uri))
@@ -1096,16 +1145,7 @@ class ServerConnection(RequestSink, ReadSink):
         # and the connection closes after it.
         if reason is None:
             reason = reason_phrase(code)
-        page: str | bytes | None = body
-        errorcb = self.server._errorcb
-        if errorcb is not None and req is not None:
-            buf = Evbuffer()
-            result = errorcb(req, buf, code, reason, self.server._errorcb_arg)
-            if result is None or result >= 0:
-                page = buf.remove(len(buf))
-        if page is None:
-            page = _ERROR_PAGE.format(code=code, reason=reason)
-        payload = page.encode("latin-1", "replace") if isinstance(page, str) else page
+        payload = self._error_page(req, code, reason, body)
         lines = [
             f"HTTP/1.1 {code} {reason}\r\n",
             "Content-Type: text/html\r\n",
@@ -1126,6 +1166,21 @@ class ServerConnection(RequestSink, ReadSink):
         out.add("".join(lines).encode("latin-1", "replace"))
         if req is None or req.command != _HEAD:
             out.add(payload)
+
+    def _error_page(
+        self, req: HttpRequest | None, code: int, reason: str, body: str | None
+    ) -> bytes:
+        # The error callback's page, else ``body``, else evhttp's.
+        page: str | bytes | None = body
+        errorcb = self.server._errorcb
+        if errorcb is not None and req is not None:
+            buf = Evbuffer()
+            result = errorcb(req, buf, code, reason, self.server._errorcb_arg)
+            if result is None or result >= 0:
+                page = buf.remove(len(buf))
+        if page is None:
+            page = _ERROR_PAGE.format(code=code, reason=reason)
+        return page.encode("latin-1", "replace") if isinstance(page, str) else page
 
     def _reply_start(self, req: HttpRequest, code: int, reason: str | None) -> None:
         self._check_current(req)
@@ -1167,11 +1222,7 @@ class ServerConnection(RequestSink, ReadSink):
     def _reply_end(self, req: HttpRequest) -> None:
         if not req._streaming or self._current is not req:
             raise HttpError("send_reply_end needs send_reply_start first")
-        if (
-            self._chunked(req)
-            and req.command != _HEAD
-            and _response_has_body(req.response_code)
-        ):
+        if self._chunked(req) and req.command != _HEAD and _response_has_body(req.response_code):
             self.bev.output.add(b"0\r\n\r\n")
         req._streaming = False
         self._finish(req, close=req._close)
@@ -1368,6 +1419,24 @@ class ServerConnection(RequestSink, ReadSink):
 
     def __repr__(self) -> str:
         return f"<ServerConnection peer={self.peer!r} closed={self._freed}>"
+
+
+# Running async handlers, each with its connection and request: the loop keeps only
+# weak references to tasks.
+_handler_tasks: dict[Any, tuple[ServerConnection, HttpRequest]] = {}
+
+
+def _async_handler_done(task: Any) -> None:
+    conn, req = _handler_tasks.pop(task)
+    if task.cancelled():
+        conn._async_failed(req)  # the loop is closing, most likely: nothing to report
+        return
+    exc = task.exception()
+    if exc is None:
+        return
+    conn._async_failed(req)
+    if isinstance(exc, Exception):
+        conn.server.base._report(req, exc)
 
 
 def _run_on_complete(req: HttpRequest, arg: Any) -> None:

@@ -199,7 +199,7 @@ class FileServer:
             href = encode_uri(name) + suffix
             rows.append(f'<li><a href="{href}">{html.escape(name)}{suffix}</a></li>')
         page = (
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
             f"<title>Index of {title}</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n"
             + ("" if url_path == "/" else '<li><a href="../">../</a></li>\n')
             + "\n".join(rows)
