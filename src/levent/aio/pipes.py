@@ -89,8 +89,9 @@ class ReadPipeTransport(asyncio.ReadTransport):
     if TYPE_CHECKING:
         _extra: dict[str, Any]
 
-    #: The most bytes one readiness reads (asyncio's ``max_size``).
-    max_size = 256 * 1024
+    #: The most bytes one readiness reads: a pipe's whole default buffer. asyncio
+    #: reads 256 KiB, which Python allocates with mmap (three syscalls per read).
+    max_size = 64 * 1024
 
     def __init__(
         self,

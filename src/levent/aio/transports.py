@@ -39,7 +39,9 @@ __all__ = ["StreamTransport"]
 
 _READ_PERSIST: Final = int(EV.READ | EV.PERSIST)
 _EV_WRITE: Final = int(EV.WRITE)
-_MAX_READ: Final = 256 * 1024
+# Tens of KiB, not asyncio's 256 KiB: a bytes object that large comes from mmap,
+# so each read would cost an mmap, an mremap and a munmap (DESIGN.md, reads).
+_MAX_READ: Final = 64 * 1024
 _DEFAULT_HIGH: Final = 64 * 1024
 # asyncio's private helpers, which typeshed does not describe. The flow-control
 # mixin is a base class because asyncio's sendfile fallback accepts only its
