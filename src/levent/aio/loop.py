@@ -290,6 +290,25 @@ class EventLoop(base_events.BaseEventLoop):
             self._runner_pending = True
             self._runner.schedule()
 
+    def call_soon(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> events.Handle:
+        """Run ``callback(*args)`` soon, in FIFO order (asyncio's checks, one call less)."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle: Any = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        if not self._runner_pending:
+            self._runner_pending = True
+            self._runner.schedule()
+        result: events.Handle = handle
+        return result
+
     def _call_soon(
         self, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
     ) -> events.Handle:
