@@ -308,3 +308,26 @@ def test_getaddrinfo_through_evdns_when_the_loop_has_a_dns_base() -> None:
     server.close()
     udp.close()
     base.free()
+
+
+def test_call_soon_from_another_thread_raises_in_debug_mode() -> None:
+    loop = levent.aio.new_event_loop()
+    loop.set_debug(True)
+    errors: list[BaseException] = []
+
+    def from_thread() -> None:
+        for schedule in (loop.call_soon, lambda cb: loop.call_later(0.01, cb)):
+            try:
+                schedule(print)
+            except RuntimeError as exc:
+                errors.append(exc)
+        loop.call_soon_threadsafe(loop.stop)  # the right way
+
+    def start_thread() -> None:
+        threading.Thread(target=from_thread).start()
+
+    loop.call_soon(start_thread)
+    loop.run_forever()
+    assert len(errors) == 2
+    assert all("Non-thread-safe operation" in str(e) for e in errors), errors
+    loop.close()
