@@ -752,3 +752,21 @@ def test_filesystem_root_as_docroot_serves_files(tmp_path: Path) -> None:
         reply = fetch(srv.port, urllib.parse.quote(str(inside)))
         assert reply.status == 200
         assert reply.body == b"served from /\n"
+
+
+def test_dash_u_serves_on_a_unix_socket(docroot: Path, tmp_path: Path) -> None:
+    """libevent's ``-U PATH``: listen on a Unix-domain socket instead of TCP."""
+    path = str(tmp_path / "srv.sock")
+    proc = SampleProcess("-m", "levent.samples.http_server", "-U", path, str(docroot))
+    try:
+        proc.out.wait_for(rb"\AListening on unix:\S+\n")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert raw_status(data) == 200
+    finally:
+        proc.kill()

@@ -706,3 +706,39 @@ def test_allowed_methods_default_mask() -> None:
     assert not http.allowed_methods & EVHTTP_REQ_PATCH
     http.free()
     base.free()
+
+
+def test_given_a_unix_address_bind_socket_listens_on_that_path(tmp_path: Any) -> None:
+    """``bind_socket("unix:/path", 0)``: evhttp over a Unix-domain socket."""
+    import threading
+
+    path = str(tmp_path / "http.sock")
+    base = EventBase()
+    http = HttpServer(base)
+    http.set_cb("/test", hello)
+    bound = http.bind_socket_with_handle(f"unix:{path}", 0)
+    assert bound.getsockname() == path
+    with pytest.raises(OSError):  # the path is taken: bind() says so
+        http.bind_socket(f"unix:{path}", 0)
+    with pytest.raises(ValueError, match="needs a path"):
+        http.bind_socket("unix:", 0)
+    replies: list[bytes] = []
+
+    def client() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b"GET /test HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+            replies.append(data)
+        base.loopbreak()
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    base.dispatch()
+    thread.join()
+    assert replies[0].startswith(b"HTTP/1.1 200 OK\r\n") and replies[0].endswith(b"hello")
+    http.free()
+    base.free()

@@ -86,6 +86,7 @@ _MAX_SINGLE_WRITE: Final = 4 * 1024 * 1024
 _PIPELINE_DEPTH: Final = 8
 # How long a rejected connection keeps reading (and discarding) so the client
 # sees the error reply instead of a reset, and how much it swallows meanwhile.
+_UNIX_PREFIX: Final = "unix:"
 _LINGER_SECONDS: Final = 2.0
 _LINGER_BYTES: Final = 16 * 1024 * 1024
 
@@ -307,21 +308,30 @@ class HttpServer:
             raise HttpError("a virtual host cannot accept connections itself")
 
     def bind_socket(self, address: str, port: int) -> None:
-        """Listen on ``address:port`` (``evhttp_bind_socket``); OSError on failure."""
+        """Listen on ``address:port`` (``evhttp_bind_socket``); OSError on failure.
+        ``"unix:/path"`` listens on that Unix-domain socket (the port is ignored)."""
         self.bind_socket_with_handle(address, port)
 
     def bind_socket_with_handle(self, address: str, port: int) -> BoundSocket:
-        """Listen on ``address:port`` and return the bound socket
+        """Listen on ``address:port`` (or ``"unix:/path"``) and return the bound socket
         (``evhttp_bind_socket_with_handle``)."""
         self._check_usable()
-        listener = Listener(
-            self.base,
-            None,
-            None,
-            LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
-            128,
-            address=(address or "0.0.0.0", int(port)),
-        )
+        if address.startswith(_UNIX_PREFIX):
+            path = address[len(_UNIX_PREFIX) :]
+            if not path:
+                raise ValueError("a unix: address needs a path")
+            # No SO_REUSEADDR on AF_UNIX (libevent 2.2 refuses it): an existing
+            # file at the path is an OSError, as bind() says.
+            listener = Listener(self.base, None, None, LEV_OPT_CLOSE_ON_FREE, 128, address=path)
+        else:
+            listener = Listener(
+                self.base,
+                None,
+                None,
+                LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
+                128,
+                address=(address or "0.0.0.0", int(port)),
+            )
         return self._add_listener(listener)
 
     def accept_socket(self, sock: socket.socket | int) -> None:

@@ -1,6 +1,8 @@
 """http-server: serve a directory over HTTP (libevent's sample/http-server.c, and more).
 
-``levent http-server [--port 8080] [--address 0.0.0.0] [--tls-cert C --tls-key K] DIR``
+``levent http-server [--port 8080] [--address 0.0.0.0] [-U PATH] [--tls-cert C --tls-key K] DIR``
+
+``-U PATH`` listens on a Unix-domain socket instead of TCP (libevent's ``-U``).
 
 Like libevent's sample, ``/dump`` prints any request (method, URI, headers,
 body) to stdout and answers 200, and requests other than GET and HEAD are
@@ -290,6 +292,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"address to listen on (default {DEFAULT_ADDRESS})",
     )  # fmt: skip
     parser.add_argument(
+        "-U", "--unix", default=None, metavar="PATH",
+        help="listen on this Unix-domain socket instead of TCP",
+    )  # fmt: skip
+    parser.add_argument(
         "-m", "--max-body", type=int, default=None, help="largest request body accepted, bytes"
     )
     parser.add_argument("--timeout", type=float, default=None, help="read/write timeout, s")
@@ -347,13 +353,14 @@ def run(args: argparse.Namespace) -> int:
             http.set_bevcb(make_tls)
         http.set_cb("/dump", files.dump)
         http.set_gencb(files.handle)
+        where = f"unix:{args.unix}" if args.unix else f"{args.address}:{args.port}"
         try:
-            bound = http.bind_socket_with_handle(args.address, args.port)
-        except OSError as exc:
-            print(
-                f"http-server: cannot listen on {args.address}:{args.port}: {exc}",
-                file=sys.stderr,
-            )
+            if args.unix:
+                bound = http.bind_socket_with_handle(f"unix:{args.unix}", 0)
+            else:
+                bound = http.bind_socket_with_handle(args.address, args.port)
+        except (OSError, ValueError) as exc:
+            print(f"http-server: cannot listen on {where}: {exc}", file=sys.stderr)
             http.free()
             return 1
         signals = [
@@ -362,12 +369,17 @@ def run(args: argparse.Namespace) -> int:
         ]
         for ev in signals:
             ev.add()
-        host, port = bound.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
         scheme = "https" if context is not None else "http"
-        print(f"Listening on {shown}:{port}", flush=True)
-        if args.verbose:
-            print(f"Serving {files.root} at {scheme}://{shown}:{port}/", flush=True)
+        if args.unix:
+            print(f"Listening on unix:{args.unix}", flush=True)
+            if args.verbose:
+                print(f"Serving {files.root} at {scheme}://unix:{args.unix}:/", flush=True)
+        else:
+            host, port = bound.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            print(f"Listening on {shown}:{port}", flush=True)
+            if args.verbose:
+                print(f"Serving {files.root} at {scheme}://{shown}:{port}/", flush=True)
         base.dispatch()
         http.free()
         for ev in signals:
