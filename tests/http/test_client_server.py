@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from loop_helpers import run_until
+from loop_helpers import run_until, spin
 from tls_helpers import HOSTNAME, client_context, server_context, untrusting_client_context
 
 from levent import BEV_OPT_CLOSE_ON_FREE, BufferEvent, Event, EventBase
@@ -186,3 +186,43 @@ def test_given_a_bad_tls_client_the_https_server_serves_the_next_one(
     assert fetch(base, good, EVHTTP_REQ_GET, "/hello").body == b"hello"
     good.free()
     http.free()
+
+
+def test_given_an_already_connected_bufferevent_reuse_sends_requests_on_it(
+    base: EventBase,
+) -> None:
+    """``evhttp_connection_base_bufferevent_reuse_new``: no new connect; after the
+    server closes, the connection reconnects to the same address."""
+    import socket
+
+    http, port, peers = make_server(base)
+    sock = socket.create_connection(("127.0.0.1", port))
+    local = sock.getsockname()
+    bev = BufferEvent.socket(base, sock, BEV_OPT_CLOSE_ON_FREE)
+    conn = HttpConnection.reuse(base, None, bev)
+    assert conn.get_peer() == ("127.0.0.1", port)
+    for _ in range(3):
+        res = fetch(base, conn, EVHTTP_REQ_GET, "/hello")
+        assert (res.code, res.body) == (200, b"hello")
+    assert len({id(p) for p in peers}) == 1
+    assert peers[0].get_peer() == local  # the very socket we connected
+    # The server drops the connection: the next request reconnects by itself.
+    peers[0].free()
+    spin(base, 20)  # the client sees the close
+    res = fetch(base, conn, EVHTTP_REQ_GET, "/hello")
+    assert (res.code, res.body) == (200, b"hello")
+    assert len({id(p) for p in peers}) == 2
+    conn.free()
+    http.free()
+
+
+def test_given_an_unconnected_bufferevent_reuse_raises(base: EventBase) -> None:
+    import socket
+
+    with pytest.raises(ValueError, match="no socket"):
+        HttpConnection.reuse(base, None, BufferEvent.socket(base, None, BEV_OPT_CLOSE_ON_FREE))
+    lone = socket.socket()
+    bev = BufferEvent.socket(base, lone, BEV_OPT_CLOSE_ON_FREE)
+    with pytest.raises(ValueError, match="not connected"):
+        HttpConnection.reuse(base, None, bev)
+    bev.free()

@@ -485,8 +485,43 @@ class HttpConnection:
         conn._unix_path = path
         return conn
 
+    @classmethod
+    def reuse(cls, base: EventBase, dns_base: object, bev: BufferEvent) -> HttpConnection:
+        """A connection over ``bev``, a socket bufferevent that is already connected
+        (``evhttp_connection_base_bufferevent_reuse_new``): requests go out on it at
+        once; after it closes, the connection reconnects to the same peer address.
+        ``ValueError`` if ``bev`` has no connected socket."""
+        if not isinstance(bev, BufferEvent):
+            raise TypeError(f"bev must be a BufferEvent, not {type(bev).__name__}")
+        sock = _socket_of(bev)
+        if sock is None:
+            raise ValueError("the bufferevent has no socket")
+        try:
+            peer = sock.getpeername()
+        except OSError as exc:
+            raise ValueError(f"the bufferevent's socket is not connected: {exc}") from None
+        conn = cls.__new__(cls)
+        if sock.family == socket.AF_UNIX:
+            path = peer if isinstance(peer, str) and peer else "unix"
+            conn._setup(base, None, path, 0, bev, connected=True)
+            conn._unix_path = path
+        else:
+            conn._setup(base, dns_base, peer[0], peer[1], bev, connected=True)
+        conn._connected_addr = peer
+        conn._flags |= EVHTTP_CON.REUSE_CONNECTED_ADDR
+        conn._state = _IDLE
+        conn._apply_timeouts()
+        bev.enable(_RW)
+        return conn
+
     def _setup(
-        self, base: EventBase, dns_base: object, host: str, port: int, bev: BufferEvent | None
+        self,
+        base: EventBase,
+        dns_base: object,
+        host: str,
+        port: int,
+        bev: BufferEvent | None,
+        connected: bool = False,
     ) -> None:
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
@@ -501,7 +536,7 @@ class HttpConnection:
         if bev is None:
             bev = BufferEvent.socket(base, None, BEV_OPT.CLOSE_ON_FREE)
         else:
-            _check_bev(bev, base)
+            _check_bev(bev, base, connected)
         self._bev: BufferEvent = bev
         self._bev_stale = False
         # What a fresh TLS bufferevent needs (see _fresh_bev), read from the given one.
@@ -1358,7 +1393,7 @@ def _socket_of(bev: BufferEvent) -> socket.socket | None:
     return None
 
 
-def _check_bev(bev: object, base: EventBase) -> None:
+def _check_bev(bev: object, base: EventBase, connected: bool = False) -> None:
     if isinstance(bev, SslBufferEvent):
         if bev.get_underlying() is not None:
             raise ValueError("an ssl_filter cannot reconnect: use BufferEvent.ssl_socket")
@@ -1368,7 +1403,7 @@ def _check_bev(bev: object, base: EventBase) -> None:
         raise ValueError("the bufferevent has been freed")
     if bev.base is not base:
         raise ValueError("the bufferevent belongs to another EventBase")
-    if bev.getfd() >= 0:
+    if bev.getfd() >= 0 and not connected:
         raise ValueError("the bufferevent must not have an fd yet (the connection connects it)")
 
 
