@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 from levent.constants import EV
 from levent.event import Event
 
+from ._transport import ReadPausing, TransportErrors
+
 if TYPE_CHECKING:
     from .loop import EventLoop
 
@@ -50,7 +52,7 @@ def _writable(_fd: int, _what: int, transport: DatagramTransport) -> None:
     transport._sendto_ready()
 
 
-class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
+class DatagramTransport(TransportErrors, ReadPausing, asyncio.Transport, asyncio.DatagramTransport):
     """A datagram socket as an asyncio ``DatagramTransport`` (see the module docstring).
 
     It is also an ``asyncio.Transport``, as asyncio's own datagram transport is, so
@@ -156,42 +158,11 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         self._protocol = protocol
         self._protocol_connected = True
 
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The current protocol."""
-        protocol: asyncio.BaseProtocol = self._protocol
-        return protocol
-
-    def is_closing(self) -> bool:
-        """True once ``close()`` or ``abort()`` was called or the transport failed."""
-        return self._closing
-
     # -- reading ----------------------------------------------------------------------------
 
     def _start_reading(self) -> None:
         if self.is_reading() and self._sock is not None:
             self._read_event.add()
-
-    def is_reading(self) -> bool:
-        """True unless reading is paused or the transport is closing."""
-        return not self._closing and not self._paused
-
-    def pause_reading(self) -> None:
-        """Stop delivering datagrams until ``resume_reading()``."""
-        if not self.is_reading():
-            return
-        self._paused = True
-        self._read_event.delete()
-        if self._loop is not None and self._loop.get_debug():
-            _logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        """Deliver datagrams again after ``pause_reading()``."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._read_event.add()
-        if self._loop is not None and self._loop.get_debug():
-            _logger.debug("%r resumes reading", self)
 
     def _read_ready(self) -> None:
         if self._conn_lost:
@@ -362,26 +333,6 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
     def abort(self) -> None:
         """Close now, dropping queued datagrams."""
         self._force_close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str) -> None:
-        # An OSError is the network's doing: not worth the exception handler.
-        if isinstance(exc, OSError):
-            if self._loop is not None and self._loop.get_debug():
-                _logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._report(message, exc)
-        self._force_close(exc)
-
-    def _report(self, message: str, exc: BaseException) -> None:
-        if self._loop is not None:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
 
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:

@@ -592,33 +592,44 @@ class EventLoop(base_events.BaseEventLoop):
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
 
+    def _wait_ready(
+        self,
+        watches: dict[int, _FdWatch],
+        what: int,
+        sock: socket.socket,
+        attempt: Callable[..., None],
+        args: tuple[Any, ...],
+        check_transport: bool = True,
+    ) -> asyncio.Future[Any]:
+        """A future that ``attempt(fut, *args)`` settles, tried at each readiness of
+        ``sock``; the watch goes when the future is done."""
+        fd = sock.fileno()
+        if check_transport:
+            self._ensure_fd_no_transport(fd)
+        fut = self.create_future()
+        handle = self._add_watch(watches, what, fd, attempt, (fut, *args))
+        fut.add_done_callback(functools.partial(self._watch_done, watches, fd, handle))
+        return fut
+
+    def _watch_done(
+        self,
+        watches: dict[int, _FdWatch],
+        fd: int,
+        handle: events.Handle,
+        _fut: asyncio.Future[Any],
+    ) -> None:
+        if not handle.cancelled():
+            self._remove_watch(watches, fd)
+
     def _wait_readable(
         self, sock: socket.socket, attempt: Callable[..., None], *args: Any
     ) -> asyncio.Future[Any]:
-        fut = self.create_future()
-        fd = sock.fileno()
-        self._ensure_fd_no_transport(fd)
-        handle = self._add_reader(fd, attempt, fut, *args)
-        fut.add_done_callback(functools.partial(self._reader_done, fd, handle))
-        return fut
+        return self._wait_ready(self._readers, _READ_PERSIST, sock, attempt, args)
 
     def _wait_writable(
         self, sock: socket.socket, attempt: Callable[..., None], *args: Any
     ) -> asyncio.Future[Any]:
-        fut = self.create_future()
-        fd = sock.fileno()
-        self._ensure_fd_no_transport(fd)
-        handle = self._add_writer(fd, attempt, fut, *args)
-        fut.add_done_callback(functools.partial(self._writer_done, fd, handle))
-        return fut
-
-    def _reader_done(self, fd: int, handle: events.Handle, _fut: asyncio.Future[Any]) -> None:
-        if not handle.cancelled():
-            self._remove_reader(fd)
-
-    def _writer_done(self, fd: int, handle: events.Handle, _fut: asyncio.Future[Any]) -> None:
-        if not handle.cancelled():
-            self._remove_writer(fd)
+        return self._wait_ready(self._writers, _WRITE_PERSIST, sock, attempt, args)
 
     @staticmethod
     def _attempt(fut: asyncio.Future[Any], sock: socket.socket, name: str, *args: Any) -> None:
@@ -840,11 +851,14 @@ class EventLoop(base_events.BaseEventLoop):
 
     async def _wait_writable_raw(self, sock: socket.socket) -> None:
         # Also for a transport's own socket (its bufferevent is idle meanwhile).
-        fut: asyncio.Future[None] = self.create_future()
-        fd = sock.fileno()
-        handle = self._add_writer(fd, _futures._set_result_unless_cancelled, fut, None)
-        fut.add_done_callback(functools.partial(self._writer_done, fd, handle))
-        await fut
+        await self._wait_ready(
+            self._writers,
+            _WRITE_PERSIST,
+            sock,
+            _futures._set_result_unless_cancelled,
+            (None,),
+            check_transport=False,
+        )
 
     # -- transports ---------------------------------------------------------------------------
 

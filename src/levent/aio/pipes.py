@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Final
 from levent.constants import EV
 from levent.event import Event
 
+from ._transport import ReadPausing, TransportErrors
+
 if TYPE_CHECKING:
     from .loop import EventLoop
 
@@ -69,7 +71,7 @@ def _polling_state(loop: EventLoop | None, pipe: Any, event: Event | None, what:
     return "open" if pipe is not None else "closed"
 
 
-class ReadPipeTransport(asyncio.ReadTransport):
+class ReadPipeTransport(TransportErrors, ReadPausing, asyncio.ReadTransport):
     """The read end of a pipe (or a socket, a PTY) as an asyncio ``ReadTransport``."""
 
     # "__dict__" as well: a process has a few pipes, not thousands, and code written
@@ -149,42 +151,11 @@ class ReadPipeTransport(asyncio.ReadTransport):
         """Send further data and events to ``protocol``."""
         self._protocol = protocol
 
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The current protocol."""
-        protocol: asyncio.BaseProtocol = self._protocol
-        return protocol
-
-    def is_closing(self) -> bool:
-        """True once closed, failed or at the end of the stream."""
-        return self._closing
-
     # -- reading ----------------------------------------------------------------------------
 
     def _start_reading(self) -> None:
         if self.is_reading() and self._pipe is not None:
             self._read_event.add()
-
-    def is_reading(self) -> bool:
-        """True unless reading is paused or the transport is closing."""
-        return not self._paused and not self._closing
-
-    def pause_reading(self) -> None:
-        """Stop calling ``data_received`` until ``resume_reading()``."""
-        if not self.is_reading():
-            return
-        self._paused = True
-        self._read_event.delete()
-        if self._loop is not None and self._loop.get_debug():
-            _logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        """Resume reading after ``pause_reading()``."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._read_event.add()
-        if self._loop is not None and self._loop.get_debug():
-            _logger.debug("%r resumes reading", self)
 
     def _read_ready(self) -> None:
         fd = self._fileno
@@ -218,25 +189,18 @@ class ReadPipeTransport(asyncio.ReadTransport):
     def close(self) -> None:
         """Stop reading; ``connection_lost(None)`` follows from the loop."""
         if not self._closing:
-            self._close(None)
+            self._force_close(None)
 
     def _fatal_error(self, exc: BaseException, message: str) -> None:
         # EIO is how a PTY master reports that the slave side went away: an EOF.
+        # Any other error, OSError or not, goes to the exception handler (asyncio).
         if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            if self._loop is not None and self._loop.get_debug():
-                _logger.debug("%r: %s", self, message, exc_info=True)
-        elif self._loop is not None:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._close(exc)
+            self._log_debug(message)
+        else:
+            self._report(message, exc)
+        self._force_close(exc)
 
-    def _close(self, exc: BaseException | None) -> None:
+    def _force_close(self, exc: BaseException | None) -> None:
         self._closing = True
         self._read_event.delete()
         loop = self._loop
@@ -257,7 +221,7 @@ class ReadPipeTransport(asyncio.ReadTransport):
             self._loop = None
 
 
-class WritePipeTransport(asyncio.WriteTransport):
+class WritePipeTransport(TransportErrors, asyncio.WriteTransport):
     """The write end of a pipe (or a socket, a PTY) as an asyncio ``WriteTransport``."""
 
     __slots__ = (
@@ -350,15 +314,6 @@ class WritePipeTransport(asyncio.WriteTransport):
         """Send further events to ``protocol``."""
         self._protocol = protocol
 
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The current protocol."""
-        protocol: asyncio.BaseProtocol = self._protocol
-        return protocol
-
-    def is_closing(self) -> bool:
-        """True once ``close()``, ``write_eof()`` or ``abort()`` was called or the pipe broke."""
-        return self._closing
-
     # -- the reader's close -------------------------------------------------------------------
 
     def _start_watching_peer(self) -> None:
@@ -373,9 +328,9 @@ class WritePipeTransport(asyncio.WriteTransport):
         if self._loop is not None and self._loop.get_debug():
             _logger.info("%r was closed by peer", self)
         if self._buffer:
-            self._close(BrokenPipeError())
+            self._force_close(BrokenPipeError())
         else:
-            self._close(None)
+            self._force_close(None)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -513,29 +468,9 @@ class WritePipeTransport(asyncio.WriteTransport):
 
     def abort(self) -> None:
         """Close now, dropping queued data."""
-        self._close(None)
+        self._force_close(None)
 
-    def _fatal_error(self, exc: BaseException, message: str) -> None:
-        # An OSError (EPIPE, mostly) is the reader's doing: not worth the handler.
-        if isinstance(exc, OSError):
-            if self._loop is not None and self._loop.get_debug():
-                _logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._report(message, exc)
-        self._close(exc)
-
-    def _report(self, message: str, exc: BaseException) -> None:
-        if self._loop is not None:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
-    def _close(self, exc: BaseException | None) -> None:
+    def _force_close(self, exc: BaseException | None) -> None:
         self._closing = True
         if self._buffer:
             self._write_event.delete()

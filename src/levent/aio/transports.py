@@ -32,6 +32,8 @@ from levent.bufferevent import BEV_EVENT_ERROR, BEV_EVENT_WRITING, BufferEvent, 
 from levent.constants import EV
 from levent.event import Event
 
+from ._transport import ReadPausing, TransportErrors
+
 if TYPE_CHECKING:
     from .loop import EventLoop
 
@@ -57,7 +59,7 @@ def _readable(_fd: int, _what: int, transport: StreamTransport) -> None:
     transport._read_ready()
 
 
-class StreamTransport(_FlowControlMixin):  # type: ignore[misc]
+class StreamTransport(TransportErrors, ReadPausing, _FlowControlMixin):  # type: ignore[misc]
     """A connected stream socket as an asyncio ``Transport`` (see the module docstring)."""
 
     if TYPE_CHECKING:
@@ -184,42 +186,11 @@ class StreamTransport(_FlowControlMixin):  # type: ignore[misc]
         self._protocol = protocol
         self._protocol_connected = True
 
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The current protocol."""
-        protocol: asyncio.BaseProtocol = self._protocol
-        return protocol
-
-    def is_closing(self) -> bool:
-        """True once ``close()`` or ``abort()`` was called or the connection was lost."""
-        return self._closing
-
     # -- reading ----------------------------------------------------------------------------
 
     def _start_reading(self) -> None:
         if not self._closing and not self._paused:
             self._read_event.add()
-
-    def is_reading(self) -> bool:
-        """True unless reading is paused or the transport is closing."""
-        return not self._paused and not self._closing
-
-    def pause_reading(self) -> None:
-        """Stop calling the protocol's receive methods until ``resume_reading()``."""
-        if self._closing or self._paused:
-            return
-        self._paused = True
-        self._read_event.delete()
-        if self._loop is not None and self._loop._debug:
-            _logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        """Resume reading after ``pause_reading()``."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._read_event.add()
-        if self._loop is not None and self._loop._debug:
-            _logger.debug("%r resumes reading", self)
 
     def _read_ready(self) -> None:
         if self._conn_lost:
@@ -458,26 +429,6 @@ class StreamTransport(_FlowControlMixin):  # type: ignore[misc]
     def abort(self) -> None:
         """Close now, dropping queued data."""
         self._force_close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str) -> None:
-        # An OSError is the peer's doing or the network's: not worth the handler.
-        if isinstance(exc, OSError):
-            if self._loop is not None and self._loop._debug:
-                _logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._report(message, exc)
-        self._force_close(exc)
-
-    def _report(self, message: str, exc: BaseException) -> None:
-        if self._loop is not None:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
 
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
