@@ -85,9 +85,7 @@ def test_uvicorn_server_on_levent_loop(http_impl: str) -> None:
         assert isinstance(asyncio.get_running_loop(), levent.aio.EventLoop)
         sock = _listening_socket()
         port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, http=http_impl, ws=ws_impl, lifespan="on", log_level="warning"
-        )
+        config = uvicorn.Config(app, http=http_impl, ws=ws_impl, lifespan="on", log_level="warning")
         server = uvicorn.Server(config)
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started:
