@@ -331,3 +331,57 @@ def test_call_soon_from_another_thread_raises_in_debug_mode() -> None:
     assert len(errors) == 2
     assert all("Non-thread-safe operation" in str(e) for e in errors), errors
     loop.close()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_raising_callback_reaches_the_handler_as_asyncio_reports_it(debug: bool) -> None:
+    """call_soon's handles are built and run without Handle's own methods outside
+    debug mode; what a failing callback reports must be what Handle._run reports."""
+    loop = levent.aio.new_event_loop()
+    loop.set_debug(debug)
+    seen: list[dict[str, Any]] = []
+    ran: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+
+    def fail(tag: str) -> None:
+        raise ValueError(tag)
+
+    try:
+        handle = loop.call_soon(fail, "boom")
+        cancelled = loop.call_soon(ran.append, "cancelled")
+        cancelled.cancel()
+        loop.call_soon(ran.append, "after")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert isinstance(handle, asyncio.Handle)
+    assert ran == ["after"]
+    assert len(seen) == 1
+    context = seen[0]
+    assert context["message"].startswith("Exception in callback ")
+    assert "fail('boom')" in context["message"]
+    assert isinstance(context["exception"], ValueError)
+    assert context["handle"] is handle
+    assert ("source_traceback" in context) is debug
+
+
+def test_call_soon_handles_carry_their_context() -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    loop = levent.aio.new_event_loop()
+    got: list[str] = []
+    try:
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "in ctx")
+        handle = loop.call_soon(lambda: got.append(var.get()), context=ctx)
+        var.set("outer")
+        loop.call_soon(lambda: got.append(var.get()))  # a copy of the caller's context
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert got == ["in ctx", "outer"]
+    assert not handle.cancelled()
+    assert "lambda" in repr(handle)

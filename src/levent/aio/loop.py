@@ -41,9 +41,18 @@ import stat
 import sys
 import threading
 import weakref
-from asyncio import base_events, constants, coroutines, events, futures, sslproto, trsock
+from asyncio import (
+    base_events,
+    constants,
+    coroutines,
+    events,
+    format_helpers,
+    futures,
+    sslproto,
+    trsock,
+)
 from collections.abc import Callable
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import TYPE_CHECKING, Any, Final
 
 from levent.base import EventBase
@@ -67,6 +76,36 @@ _base_events: Any = base_events
 _futures: Any = futures
 _logger = _base_events.logger
 _SENDFILE_CHUNK: Final = 0x7FFF_F000  # os.sendfile's largest count on Linux
+
+# call_soon fills a Handle's slots itself outside debug mode, which is all that
+# Handle.__init__ does there, without its Python call and its get_debug() call.
+# Only where Handle has exactly these slots; any other Python keeps the constructor.
+_Handle: Any = events.Handle
+_new_handle: Final = object.__new__
+_FAST_HANDLE: Final = set(getattr(_Handle, "__slots__", ())) == {
+    "_callback",
+    "_args",
+    "_cancelled",
+    "_loop",
+    "_source_traceback",
+    "_repr",
+    "__weakref__",
+    "_context",
+}
+_format_helpers: Any = format_helpers
+
+
+def _report_callback_error(loop: EventLoop, handle: Any, exc: BaseException) -> None:
+    """What ``Handle._run`` reports when its callback raises."""
+    source = _format_helpers._format_callback_source(handle._callback, handle._args)
+    context: dict[str, Any] = {
+        "message": f"Exception in callback {source}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    loop.call_exception_handler(context)
 
 
 def _gai_strerror(err: int) -> str:
@@ -296,12 +335,22 @@ class EventLoop(base_events.BaseEventLoop):
         """Run ``callback(*args)`` soon, in FIFO order (asyncio's checks, one call less)."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        if self._debug:
-            self._check_thread()
-            self._check_callback(callback, "call_soon")
-        handle: Any = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+        if self._debug or not _FAST_HANDLE:
+            if self._debug:
+                self._check_thread()
+                self._check_callback(callback, "call_soon")
+            handle: Any = events.Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:
+            handle = _new_handle(_Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._source_traceback = None
+            handle._repr = None
+            handle._context = copy_context() if context is None else context
         self._ready.append(handle)
         if not self._runner_pending:
             self._runner_pending = True
@@ -312,15 +361,7 @@ class EventLoop(base_events.BaseEventLoop):
     def _call_soon(
         self, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None
     ) -> events.Handle:
-        handle: Any = events.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
-        self._ready.append(handle)
-        if not self._runner_pending:
-            self._runner_pending = True
-            self._runner.schedule()
-        result: events.Handle = handle
-        return result
+        return self.call_soon(callback, *args, context=context)
 
     def call_soon_threadsafe(  # type: ignore[override]
         self, callback: Callable[..., object], *args: Any, context: Context | None = None
@@ -356,15 +397,21 @@ class EventLoop(base_events.BaseEventLoop):
         ready = self._ready
         popleft = ready.popleft
         debug = self._debug
-        handle: events.Handle | None = None
+        handle: Any = None
         for _ in range(len(ready)):
             handle = popleft()
             if handle._cancelled:
                 continue
             if debug:
                 self._run_handle_timed(handle)
-            else:
-                handle._run()
+                continue
+            # Handle._run, inlined: one Python call less per callback.
+            try:
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                _report_callback_error(self, handle, exc)
         handle = None  # no reference to the last callback while the loop sleeps
         if self._stopping:
             self._runner_pending = False

@@ -55,10 +55,6 @@ _futures: Any = futures
 _logger = _base_events.logger
 
 
-def _readable(_fd: int, _what: int, transport: StreamTransport) -> None:
-    transport._read_ready()
-
-
 class StreamTransport(TransportErrors, ReadPausing, _FlowControlMixin):  # type: ignore[misc]
     """A connected stream socket as an asyncio ``Transport`` (see the module docstring)."""
 
@@ -155,7 +151,8 @@ class StreamTransport(TransportErrors, ReadPausing, _FlowControlMixin):  # type:
         bev.setcb(None, None, self._bev_event, None)
         bev.enable(_EV_WRITE)
         self._bev: SocketBufferEvent | None = bev
-        self._read_event = Event(loop._base, self._sock_fd, _READ_PERSIST, _readable, self)
+        # The Event calls the bound method itself: one Python call per read, not two.
+        self._read_event = Event(loop._base, self._sock_fd, _READ_PERSIST, self._read_ready, None)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)
         if waiter is not None:
@@ -192,7 +189,8 @@ class StreamTransport(TransportErrors, ReadPausing, _FlowControlMixin):  # type:
         if not self._closing and not self._paused:
             self._read_event.add()
 
-    def _read_ready(self) -> None:
+    def _read_ready(self, _fd: int = -1, _what: int = 0, _arg: object = None) -> None:
+        """EV_READ: hand what ``recv`` (or ``recv_into``) returns to the protocol."""
         if self._conn_lost:
             return
         sock = self._sock
