@@ -385,3 +385,29 @@ def test_call_soon_handles_carry_their_context() -> None:
     assert got == ["in ctx", "outer"]
     assert not handle.cancelled()
     assert "lambda" in repr(handle)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_timer_handles_behave_as_asyncio_timer_handles(debug: bool) -> None:
+    loop = levent.aio.new_event_loop()
+    loop.set_debug(debug)
+    fired: list[str] = []
+    try:
+        keep = loop.call_later(0.01, fired.append, "keep")
+        drop = loop.call_later(0.005, fired.append, "drop")
+        assert isinstance(drop, asyncio.TimerHandle)
+        assert drop.when() <= keep.when()
+        assert not drop.cancelled()
+        drop.cancel()
+        drop.cancel()  # a second cancel changes nothing
+        assert drop.cancelled()
+        assert "cancelled" in repr(drop)
+        # Cancelled from a callback that runs first in the same iteration.
+        late = loop.call_later(0.02, fired.append, "late")
+        loop.call_later(0.015, late.cancel)
+        loop.call_later(0.03, loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert fired == ["keep"]
+    assert late.cancelled()

@@ -143,6 +143,26 @@ class _TimerHandle(events.TimerHandle):
         _scheduled: bool
         _loop: EventLoop
         _source_traceback: Any
+        _cancelled: bool
+        _callback: Any
+        _args: Any
+        _repr: str | None
+
+    def cancel(self) -> None:
+        """TimerHandle.cancel and the loop's _timer_handle_cancelled in one call:
+        the timer Event leaves the base at once (asyncio leaves it in its heap)."""
+        if self._cancelled:
+            return
+        ev = self._event
+        if ev is not None:
+            self._event = None
+            self._scheduled = False
+            ev.delete()
+        self._cancelled = True
+        if self._loop._debug:
+            self._repr = repr(self)
+        self._callback = None
+        self._args = None
 
 
 class _FdWatch:
@@ -164,6 +184,13 @@ def _timer_fired(_fd: int, _what: int, timer: _TimerHandle) -> None:
             loop._run_handle_timed(timer)
         else:
             timer._run()
+
+
+# The slots call_at fills in itself: TimerHandle's own two and _TimerHandle's.
+_FAST_TIMER_HANDLE: Final = _FAST_HANDLE and set(events.TimerHandle.__slots__) == {
+    "_scheduled",
+    "_when",
+}
 
 
 def _fd_ready(_fd: int, _what: int, watch: _FdWatch) -> None:
@@ -452,14 +479,27 @@ class EventLoop(base_events.BaseEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = _TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
+        timer: Any
+        if self._debug or not _FAST_TIMER_HANDLE:
+            timer = _TimerHandle(when, callback, args, self, context)
+            if timer._source_traceback:
+                del timer._source_traceback[-1]
+        else:  # TimerHandle.__init__'s work, as in call_soon
+            timer = _new_handle(_TimerHandle)
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._loop = self
+            timer._source_traceback = None
+            timer._repr = None
+            timer._context = copy_context() if context is None else context
+            timer._when = when
         ev = Event(self._base, -1, 0, _timer_fired, timer)
         timer._event = ev
         timer._scheduled = True
         self._base._add(ev, float(when), True)
-        return timer
+        result: events.TimerHandle = timer
+        return result
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
         timer: Any = handle
