@@ -92,6 +92,11 @@ _FAST_HANDLE: Final = set(getattr(_Handle, "__slots__", ())) == {
     "__weakref__",
     "_context",
 }
+# call_at does the same for TimerHandle, whose own slots are these two.
+_FAST_TIMER_HANDLE: Final = _FAST_HANDLE and set(events.TimerHandle.__slots__) == {
+    "_scheduled",
+    "_when",
+}
 _format_helpers: Any = format_helpers
 
 
@@ -149,8 +154,9 @@ class _TimerHandle(events.TimerHandle):
         _repr: str | None
 
     def cancel(self) -> None:
-        """TimerHandle.cancel and the loop's _timer_handle_cancelled in one call:
-        the timer Event leaves the base at once (asyncio leaves it in its heap)."""
+        """TimerHandle.cancel, with what a loop's _timer_handle_cancelled would do (the
+        only caller of that hook, so the loop has none): the timer Event leaves the
+        base at once, where asyncio leaves a cancelled handle in its heap."""
         if self._cancelled:
             return
         ev = self._event
@@ -184,13 +190,6 @@ def _timer_fired(_fd: int, _what: int, timer: _TimerHandle) -> None:
             loop._run_handle_timed(timer)
         else:
             timer._run()
-
-
-# The slots call_at fills in itself: TimerHandle's own two and _TimerHandle's.
-_FAST_TIMER_HANDLE: Final = _FAST_HANDLE and set(events.TimerHandle.__slots__) == {
-    "_scheduled",
-    "_when",
-}
 
 
 def _fd_ready(_fd: int, _what: int, watch: _FdWatch) -> None:
@@ -500,14 +499,6 @@ class EventLoop(base_events.BaseEventLoop):
         self._base._add(ev, float(when), True)
         result: events.TimerHandle = timer
         return result
-
-    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
-        timer: Any = handle
-        ev = getattr(timer, "_event", None)
-        if ev is not None:
-            timer._event = None
-            timer._scheduled = False
-            ev.delete()
 
     # -- readers and writers ----------------------------------------------------------------
 
